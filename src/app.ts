@@ -1,0 +1,73 @@
+import express, { type Express, type RequestHandler } from 'express';
+import helmet from 'helmet';
+import type { Logger } from 'pino';
+import { pinoHttp } from 'pino-http';
+import { authRouter } from './auth/router.ts';
+import type { LoginTransactions } from './auth/transaction.ts';
+import type { GatewayConfig } from './config/types.ts';
+import { errorHandler } from './http/error-handler.ts';
+import { HttpProblem, sendProblem } from './http/problem.ts';
+import { requestIdOf } from './http/request-id.ts';
+import { staticSpa } from './http/static.ts';
+import type { OidcClient } from './oidc/client.ts';
+import { apiProxy } from './proxy/handler.ts';
+import type { Upstream } from './proxy/upstream.ts';
+import type { SessionReader } from './session/reader.ts';
+
+export interface AppDeps {
+  logger: Logger;
+  oidc: OidcClient;
+  transactions: LoginTransactions;
+  /** express-session, for the `/auth` routes that change the session. */
+  session: RequestHandler;
+  /** Lean session reads for the proxy path. */
+  sessionReader: SessionReader;
+  upstreams: readonly Upstream[];
+}
+
+/** Wires the gateway's pieces into one Express app; the pieces live in their own modules. */
+export function createApp(config: GatewayConfig, deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', config.trustProxy);
+  app.set('query parser', 'simple');
+  if (config.secure) {
+    // BFF_PUBLIC_URL is https: TLS ends in front of the gateway, so every request it serves was https for the browser.
+    // Without this, express-session would refuse to set the Secure cookie on plain-http hops behind a TLS proxy.
+    Object.defineProperty(app.request, 'secure', { get: () => true });
+  }
+
+  app.use(
+    pinoHttp({
+      logger: deps.logger,
+      genReqId: (req, res) => {
+        const id = requestIdOf(req);
+        res.setHeader('x-request-id', id);
+        return id;
+      },
+      // Only the path: query strings carry authorization codes and states.
+      serializers: {
+        req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, path: req.url.split('?')[0] }),
+        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      },
+      wrapSerializers: false,
+      quietReqLogger: true,
+    }),
+  );
+
+  app.use(apiProxy({ config, upstreams: deps.upstreams, sessions: deps.sessionReader }));
+
+  app.use(
+    helmet({
+      strictTransportSecurity: config.secure,
+      contentSecurityPolicy: {
+        directives: { 'form-action': ["'self'"], 'frame-ancestors': ["'none'"], 'upgrade-insecure-requests': config.secure ? [] : null },
+      },
+    }),
+  );
+  app.use('/auth', authRouter({ config, oidc: deps.oidc, transactions: deps.transactions, session: deps.session, logger: deps.logger }));
+  if (config.staticDir) app.use(staticSpa(config.staticDir));
+  app.use((req, res) => sendProblem(res, new HttpProblem(404, 'not_found', `Nothing is served at ${req.path}.`)));
+  app.use(errorHandler(deps.logger));
+  return app;
+}

@@ -1,0 +1,139 @@
+import { randomBytes } from 'node:crypto';
+import { Router, type Request, type RequestHandler, type Response } from 'express';
+import type { Logger } from 'pino';
+import * as client from 'openid-client';
+import type { GatewayConfig } from '../config/types.ts';
+import { crossSiteProblem, csrfProblem } from '../http/csrf.ts';
+import { problems, sendProblem, HttpProblem } from '../http/problem.ts';
+import { safeReturnTo } from '../http/return-to.ts';
+import { describe, type OidcClient } from '../oidc/client.ts';
+import { IdpUnavailableError, isNetworkError } from '../oidc/errors.ts';
+import { destroySession, regenerateSession, saveSession } from '../session/session-ops.ts';
+import type { UserSession } from '../session/types.ts';
+import { sendLoginFailure, type LoginFailure } from './error-page.ts';
+import type { LoginTransactions } from './transaction.ts';
+
+export interface AuthRouterDeps {
+  config: GatewayConfig;
+  oidc: OidcClient;
+  transactions: LoginTransactions;
+  session: RequestHandler;
+  logger: Logger;
+}
+
+/** Prompt values a caller may ask for; `none` is silent login. */
+const PROMPTS = new Set(['none', 'login', 'consent', 'select_account']);
+/** IdP answers to `prompt=none` that just mean "not signed in there". */
+const SILENT_LOGIN_MISSES = new Set(['login_required', 'consent_required', 'interaction_required', 'account_selection_required']);
+
+export function authRouter(deps: AuthRouterDeps): Router {
+  const { config, oidc, transactions, logger } = deps;
+  const router = Router();
+
+  router.get('/login', async (req, res) => {
+    if (!oidc.ready) return sendProblem(res, problems.idpUnavailable());
+    const returnTo = safeReturnTo(req.query.returnTo, config.publicOrigin);
+    const prompt = typeof req.query.prompt === 'string' && PROMPTS.has(req.query.prompt) ? req.query.prompt : undefined;
+    const { url, checks } = await oidc.startLogin(prompt ? { prompt } : {});
+    await transactions.begin(res, { ...checks, returnTo, ...(prompt ? { prompt } : {}) });
+    res.setHeader('Cache-Control', 'no-store');
+    res.redirect(302, url);
+  });
+
+  router.get('/callback', deps.session, async (req, res) => {
+    const fail = (code: LoginFailure, idpError?: string): void => {
+      logger.warn({ reason: code, ...(idpError ? { idpError } : {}) }, 'login failed');
+      sendLoginFailure(res, code, config.errorUrl, idpError);
+    };
+    const taken = await transactions.take(req, res);
+    if (!taken.found) return fail(taken.reason === 'no_cookie' ? 'login_transaction_missing' : 'login_transaction_unknown');
+    const { tx } = taken;
+    if (req.query.state !== tx.state) return fail('state_mismatch');
+    const query = req.originalUrl.includes('?') ? req.originalUrl.slice(req.originalUrl.indexOf('?')) : '';
+    let result;
+    try {
+      result = await oidc.finishLogin(query, tx);
+    } catch (err) {
+      if (err instanceof client.AuthorizationResponseError) {
+        const idpError = /^[a-z_]{1,64}$/.test(err.error) ? err.error : 'error';
+        if (tx.prompt === 'none' && SILENT_LOGIN_MISSES.has(err.error)) {
+          res.setHeader('Cache-Control', 'no-store');
+          return res.redirect(302, tx.returnTo);
+        }
+        return fail('idp_error', idpError);
+      }
+      logger.warn({ reason: describe(err) }, 'authorization code exchange failed');
+      if (err instanceof IdpUnavailableError || isNetworkError(err)) return fail('idp_unavailable');
+      return fail(err instanceof client.ResponseBodyError ? 'code_exchange_failed' : 'response_invalid');
+    }
+    const now = Date.now();
+    const user: UserSession = {
+      sub: result.sub,
+      claims: result.claims,
+      ...result.tokens,
+      createdAt: now,
+      absoluteExpiresAt: now + config.sessionAbsoluteTimeoutSec * 1000,
+      logoutSid: randomBytes(16).toString('base64url'),
+      ...(result.idpSid ? { idpSid: result.idpSid } : {}),
+    };
+    // A new id (and a new encryption key) at login: a session id planted before login is worthless.
+    await regenerateSession(req);
+    req.session.user = user;
+    await saveSession(req);
+    logger.info({ event: 'login' }, 'login completed');
+    res.setHeader('Cache-Control', 'no-store');
+    res.redirect(302, tx.returnTo);
+  });
+
+  router.get('/user', deps.session, (req, res) => {
+    const refused = crossSiteProblem(req, config.publicOrigin);
+    if (refused) return sendProblem(res, refused);
+    const user = req.session.user;
+    if (!user) return sendProblem(res, problems.notAuthenticated());
+    const expiresIn = Math.max(0, Math.floor((user.absoluteExpiresAt - Date.now()) / 1000));
+    res.setHeader('Cache-Control', 'no-store');
+    res.json({
+      sub: user.sub,
+      claims: user.claims,
+      session: { expiresIn, idleExpiresIn: Math.min(expiresIn, config.sessionIdleTimeoutSec) },
+      logoutUrl: `/auth/logout?sid=${encodeURIComponent(user.logoutSid)}`,
+    });
+  });
+
+  router.get('/logout', deps.session, async (req, res) => {
+    const user = req.session.user;
+    res.setHeader('Cache-Control', 'no-store');
+    if (!user) return res.redirect(302, config.postLogoutRedirectUrl);
+    if (req.query.sid !== user.logoutSid) {
+      return sendProblem(res, new HttpProblem(400, 'logout_sid_mismatch', 'Log out through the logoutUrl that /auth/user returns (its sid must match this session).'));
+    }
+    res.redirect(302, await endSession(req, res, user));
+  });
+
+  router.post('/logout', deps.session, async (req, res) => {
+    const refused = csrfProblem(req, config.publicOrigin, config.csrfHeader);
+    if (refused) return sendProblem(res, refused);
+    const user = req.session.user;
+    res.setHeader('Cache-Control', 'no-store');
+    if (!user) return res.json({ redirectUrl: config.postLogoutRedirectUrl });
+    res.json({ redirectUrl: await endSession(req, res, user) });
+  });
+
+  /** Revokes the refresh token, deletes the session and its cookie; returns where the browser goes next. */
+  async function endSession(req: Request, res: Response, user: UserSession): Promise<string> {
+    if (user.refreshToken) {
+      try {
+        await oidc.revokeRefreshToken(user.refreshToken);
+      } catch (err) {
+        // Logout must still succeed locally; the token dies with its IdP session or expiry.
+        logger.warn({ reason: describe(err) }, 'refresh token revocation failed');
+      }
+    }
+    await destroySession(req);
+    res.clearCookie(config.cookieName, { httpOnly: true, secure: config.secure, sameSite: config.sameSite, path: '/' });
+    logger.info({ event: 'logout' }, 'logout completed');
+    return oidc.endSessionUrl(user.idToken);
+  }
+
+  return router;
+}

@@ -1,0 +1,64 @@
+import type { Request, Response } from 'express';
+import type { GatewayConfig } from '../config/types.ts';
+import type { LoginChecks } from '../oidc/client.ts';
+import type { SessionCipher } from '../session/crypto.ts';
+import { newSessionId, splitSessionId } from '../session/ids.ts';
+import type { KeyValueStore } from '../session/kv.ts';
+import { readCookie } from '../http/cookies.ts';
+
+export const LOGIN_TRANSACTION_TTL_MS = 10 * 60 * 1000;
+
+export interface LoginTransaction extends LoginChecks {
+  returnTo: string;
+  prompt?: string;
+}
+
+/**
+ * A login in flight, between `/auth/login` and `/auth/callback`. It is kept
+ * server-side (encrypted, single use, 10 minutes) and bound to the browser by
+ * its own short-lived SameSite=Lax cookie: the session cookie stays Strict,
+ * yet the transaction survives the cross-site return from the IdP.
+ */
+export class LoginTransactions {
+  private readonly config: GatewayConfig;
+  private readonly kv: KeyValueStore;
+  private readonly cipher: SessionCipher;
+
+  constructor(config: GatewayConfig, kv: KeyValueStore, cipher: SessionCipher) {
+    this.config = config;
+    this.kv = kv;
+    this.cipher = cipher;
+  }
+
+  async begin(res: Response, tx: LoginTransaction): Promise<void> {
+    const id = newSessionId();
+    const { storeId, sessionKey } = splitSessionId(id) as { storeId: string; sessionKey: Buffer };
+    const key = `tx:${storeId}`;
+    await this.kv.set(key, this.cipher.encrypt(JSON.stringify(tx), sessionKey, key), LOGIN_TRANSACTION_TTL_MS);
+    res.cookie(this.config.txCookieName, id, {
+      httpOnly: true,
+      secure: this.config.secure,
+      sameSite: 'lax',
+      path: '/',
+      maxAge: LOGIN_TRANSACTION_TTL_MS,
+    });
+  }
+
+  /**
+   * Returns the transaction this browser started and deletes it, so that a
+   * state can be used once. Undefined when there is none (no cookie, expired,
+   * already used, or not this browser's).
+   */
+  async take(req: Request, res: Response): Promise<{ found: false; reason: 'no_cookie' | 'unknown' } | { found: true; tx: LoginTransaction }> {
+    const id = readCookie(req, this.config.txCookieName);
+    // Whatever happens next, this browser's transaction cookie is spent.
+    if (id !== undefined) res.clearCookie(this.config.txCookieName, { httpOnly: true, secure: this.config.secure, sameSite: 'lax', path: '/' });
+    const parts = id === undefined ? undefined : splitSessionId(id);
+    if (!parts) return { found: false, reason: id === undefined ? 'no_cookie' : 'unknown' };
+    const key = `tx:${parts.storeId}`;
+    const stored = await this.kv.take(key);
+    const plaintext = stored === undefined ? undefined : this.cipher.decrypt(stored, parts.sessionKey, key);
+    if (plaintext === undefined) return { found: false, reason: 'unknown' };
+    return { found: true, tx: JSON.parse(plaintext) as LoginTransaction };
+  }
+}

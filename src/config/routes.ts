@@ -1,0 +1,92 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { TOKEN_MODES, type RouteConfig } from './types.ts';
+
+const LATER_MODES = ['client', 'user-or-client'];
+const METHOD = /^[A-Z]+$/;
+
+const routeSchema = z
+  .object({
+    prefix: z
+      .string()
+      .regex(/^\/api(\/[A-Za-z0-9._~!$&'()*+,;=:@-]+)*\/?$/, 'must be /api or a path under /api made of plain segments (no dot segments, no encoding)')
+      .refine((p) => !p.split('/').some((s) => s === '.' || s === '..'), 'must not contain dot segments'),
+    target: z.string().refine(isHttpUrl, 'must be an absolute http:// or https:// URL without query or fragment'),
+    rewrite: z
+      .string()
+      .regex(/^\/[A-Za-z0-9._~!$&'()*+,;=:@/-]*$/, 'must be an absolute path ("/" or "/v1/orders")')
+      .refine((p) => !p.split('/').some((s) => s === '.' || s === '..'), 'must not contain dot segments')
+      .optional(),
+    token: z.string().superRefine((mode, ctx) => {
+      if ((TOKEN_MODES as readonly string[]).includes(mode)) return;
+      ctx.addIssue({
+        code: 'custom',
+        message: LATER_MODES.includes(mode)
+          ? `"${mode}" (client-credentials tokens) is not supported yet; use one of ${TOKEN_MODES.join(', ')}`
+          : `must be one of ${TOKEN_MODES.join(', ')}`,
+      });
+    }),
+    methods: z.array(z.string().transform((m) => m.toUpperCase()).pipe(z.string().regex(METHOD, 'must be an HTTP method name'))).min(1).optional(),
+    websocket: z.boolean().default(false),
+    timeoutMs: z.number().int().min(1).max(3_600_000).default(30_000),
+  })
+  .strict();
+
+const fileSchema = z.object({ routes: z.array(routeSchema) }).strict();
+
+function isHttpUrl(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && !url.search && !url.hash && !url.username;
+  } catch {
+    return false;
+  }
+}
+
+function trimSlash(path: string): string {
+  return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
+}
+
+/** Parses and validates the routes file; every problem is returned, prefixed with where it is. */
+export function parseRoutes(json: unknown, source: string): { routes: RouteConfig[]; problems: string[] } {
+  const parsed = fileSchema.safeParse(json);
+  if (!parsed.success) {
+    return {
+      routes: [],
+      problems: parsed.error.issues.map((issue) => `${source}: ${issue.path.length ? issue.path.join('.') : '(file)'}: ${issue.message}`),
+    };
+  }
+  const problems: string[] = [];
+  const seen = new Map<string, number>();
+  const routes = parsed.data.routes.map((r, i): RouteConfig => {
+    const prefix = trimSlash(r.prefix);
+    const earlier = seen.get(prefix);
+    if (earlier !== undefined) problems.push(`${source}: routes.${i}.prefix: "${prefix}" is already used by routes.${earlier}`);
+    seen.set(prefix, i);
+    return {
+      prefix,
+      target: new URL(r.target),
+      ...(r.rewrite !== undefined ? { rewrite: trimSlash(r.rewrite) } : {}),
+      token: r.token as RouteConfig['token'],
+      ...(r.methods ? { methods: [...new Set(r.methods)] } : {}),
+      websocket: r.websocket,
+      timeoutMs: r.timeoutMs,
+    };
+  });
+  return { routes, problems };
+}
+
+export function loadRoutesFile(path: string): { routes: RouteConfig[]; problems: string[] } {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const reason = err instanceof Error && 'code' in err ? String(err.code) : 'unreadable';
+    return { routes: [], problems: [`BFF_ROUTES_FILE: cannot read ${path} (${reason})`] };
+  }
+  try {
+    return parseRoutes(JSON.parse(text), path);
+  } catch (err) {
+    return { routes: [], problems: [`${path}: not valid JSON (${err instanceof Error ? err.message : 'parse error'})`] };
+  }
+}

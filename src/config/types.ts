@@ -1,0 +1,55 @@
+export const TOKEN_MODES = ['user', 'user-optional', 'none'] as const;
+export type TokenMode = (typeof TOKEN_MODES)[number];
+
+export const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const;
+export type ClientAuthMethod = (typeof CLIENT_AUTH_METHODS)[number];
+
+export interface RouteConfig {
+  /** Normalised prefix, always starting with `/api`, no trailing slash. */
+  prefix: string;
+  target: URL;
+  /** Replacement for the matched prefix; undefined forwards the path unchanged. */
+  rewrite?: string;
+  token: TokenMode;
+  /** Upper-case method allow-list; undefined allows every method. */
+  methods?: readonly string[];
+  websocket: boolean;
+  timeoutMs: number;
+}
+
+export interface GatewayConfig {
+  publicUrl: URL;
+  /** `scheme://host[:port]` of the public URL, compared against `Origin`. */
+  publicOrigin: string;
+  /** True when the public URL is https: Secure cookies and the `__Host-` prefix. */
+  secure: boolean;
+  port: number;
+  adminPort: number;
+  issuerUrl: URL;
+  allowInsecureIssuer: boolean;
+  clientId: string;
+  clientSecret?: string;
+  clientAuthMethod: ClientAuthMethod;
+  /** PKCS#8 PEM, only for `private_key_jwt`. */
+  clientPrivateKey?: string;
+  redirectUri: string;
+  scopes: string;
+  /** First entry encrypts and signs; the others still decrypt and verify. */
+  sessionSecrets: readonly string[];
+  redisUrl?: string;
+  routesFile: string;
+  routes: readonly RouteConfig[];
+  cookieName: string;
+  /** Short-lived cookie that carries the login transaction across the IdP round trip. */
+  txCookieName: string;
+  sameSite: 'strict' | 'lax';
+  sessionIdleTimeoutSec: number;
+  sessionAbsoluteTimeoutSec: number;
+  csrfHeader: string;
+  refreshSkewSec: number;
+  postLogoutRedirectUrl: string;
+  errorUrl?: string;
+  trustProxy: boolean | number | string;
+  staticDir?: string;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}

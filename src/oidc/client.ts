@@ -1,0 +1,203 @@
+import type { Logger } from 'pino';
+import * as client from 'openid-client';
+import type { GatewayConfig } from '../config/types.ts';
+import { clientAuthentication } from './client-auth.ts';
+import { IdpUnavailableError } from './errors.ts';
+
+/** What a login needs to remember until the callback. */
+export interface LoginChecks {
+  state: string;
+  nonce: string;
+  codeVerifier: string;
+}
+
+export interface TokenSet {
+  accessToken: string;
+  /** Epoch milliseconds. */
+  accessTokenExpiresAt?: number;
+  refreshToken?: string;
+  idToken?: string;
+  tokenType: string;
+  scope?: string;
+}
+
+export interface LoginResult {
+  tokens: TokenSet;
+  sub: string;
+  claims: Record<string, unknown>;
+  idpSid?: string;
+}
+
+/** Claims that only serve the protocol; the SPA has no use for them. */
+const PROTOCOL_CLAIMS = new Set(['nonce', 'at_hash', 'c_hash', 's_hash', 'auth_time', 'azp', 'aud', 'iss', 'iat', 'exp', 'nbf', 'jti']);
+
+const MAX_RETRY_DELAY_MS = 30_000;
+/** openid-client's timeout is in seconds. */
+const IDP_TIMEOUT_SEC = 10;
+
+/**
+ * The gateway's OpenID client. Discovery runs in the background and is
+ * retried with backoff, so the gateway starts while the IdP is down and
+ * readiness recovers without traffic.
+ */
+export class OidcClient {
+  private readonly config: GatewayConfig;
+  private readonly logger: Logger;
+  private configuration: client.Configuration | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private attempt = 0;
+  private closed = false;
+
+  constructor(config: GatewayConfig, logger: Logger) {
+    this.config = config;
+    this.logger = logger;
+  }
+
+  /** Starts discovery; resolves after the first attempt, whatever its outcome. */
+  async start(): Promise<void> {
+    await this.discover();
+  }
+
+  get ready(): boolean {
+    return this.configuration !== undefined;
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+  }
+
+  private async discover(): Promise<void> {
+    if (this.closed) return;
+    try {
+      const options: client.DiscoveryRequestOptions = { timeout: IDP_TIMEOUT_SEC };
+      if (this.config.issuerUrl.protocol === 'http:' && this.config.allowInsecureIssuer) options.execute = [client.allowInsecureRequests];
+      const configuration = await client.discovery(
+        this.config.issuerUrl,
+        this.config.clientId,
+        this.config.clientSecret,
+        await clientAuthentication(this.config),
+        options,
+      );
+      configuration.timeout = IDP_TIMEOUT_SEC;
+      this.configuration = configuration;
+      this.attempt = 0;
+      this.logger.info({ issuer: configuration.serverMetadata().issuer }, 'OpenID provider metadata loaded');
+    } catch (err) {
+      const delay = Math.min(1000 * 2 ** this.attempt, MAX_RETRY_DELAY_MS);
+      this.attempt++;
+      this.logger.warn({ issuer: this.config.issuerUrl.href, reason: describe(err), retryInMs: delay }, 'OpenID provider discovery failed; retrying');
+      if (!this.closed) {
+        this.retryTimer = setTimeout(() => void this.discover(), delay);
+        this.retryTimer.unref();
+      }
+    }
+  }
+
+  private current(): client.Configuration {
+    if (!this.configuration) throw new IdpUnavailableError();
+    return this.configuration;
+  }
+
+  /** Builds the authorization request (pushed when the IdP supports PAR) with PKCE S256, state and nonce. */
+  async startLogin(options: { prompt?: string }): Promise<{ url: string; checks: LoginChecks }> {
+    const configuration = this.current();
+    const checks: LoginChecks = {
+      state: client.randomState(),
+      nonce: client.randomNonce(),
+      codeVerifier: client.randomPKCECodeVerifier(),
+    };
+    const parameters: Record<string, string> = {
+      redirect_uri: this.config.redirectUri,
+      scope: this.config.scopes,
+      state: checks.state,
+      nonce: checks.nonce,
+      code_challenge: await client.calculatePKCECodeChallenge(checks.codeVerifier),
+      code_challenge_method: 'S256',
+    };
+    if (options.prompt) parameters.prompt = options.prompt;
+    const url = configuration.serverMetadata().pushed_authorization_request_endpoint
+      ? await client.buildAuthorizationUrlWithPAR(configuration, parameters)
+      : client.buildAuthorizationUrl(configuration, parameters);
+    return { url: url.href, checks };
+  }
+
+  /**
+   * Validates the authorization response (state, `iss` per RFC 9207 when the
+   * IdP supports it, error responses), exchanges the code with client
+   * authentication and the PKCE verifier, and validates the ID token.
+   */
+  async finishLogin(callbackQuery: string, checks: LoginChecks): Promise<LoginResult> {
+    const configuration = this.current();
+    // Built from the configured redirect URI, never from the request: behind TLS termination the request's scheme and host differ.
+    const currentUrl = new URL(this.config.redirectUri);
+    currentUrl.search = callbackQuery;
+    const response = await client.authorizationCodeGrant(configuration, currentUrl, {
+      pkceCodeVerifier: checks.codeVerifier,
+      expectedState: checks.state,
+      expectedNonce: checks.nonce,
+      idTokenExpected: true,
+    });
+    const idClaims = response.claims();
+    if (!idClaims) throw new Error('no ID token in the token response');
+    const claims: Record<string, unknown> = {};
+    for (const [name, value] of Object.entries(idClaims)) if (!PROTOCOL_CLAIMS.has(name)) claims[name] = value;
+    if (configuration.serverMetadata().userinfo_endpoint) {
+      try {
+        const userinfo = await client.fetchUserInfo(configuration, response.access_token, idClaims.sub);
+        for (const [name, value] of Object.entries(userinfo)) if (!(name in claims)) claims[name] = value;
+      } catch (err) {
+        this.logger.warn({ reason: describe(err) }, 'userinfo request failed; using the ID token claims only');
+      }
+    }
+    return {
+      tokens: tokenSet(response),
+      sub: idClaims.sub,
+      claims,
+      ...(typeof idClaims.sid === 'string' ? { idpSid: idClaims.sid } : {}),
+    };
+  }
+
+  /** RFC 7009; a no-op when the IdP has no revocation endpoint. */
+  async revokeRefreshToken(refreshToken: string): Promise<void> {
+    const configuration = this.current();
+    if (!configuration.serverMetadata().revocation_endpoint) return;
+    await client.tokenRevocation(configuration, refreshToken, { token_type_hint: 'refresh_token' });
+  }
+
+  /** Where the browser goes after logout: the IdP's end-session endpoint when it has one. */
+  endSessionUrl(idToken: string | undefined): string {
+    const configuration = this.configuration;
+    if (!configuration?.serverMetadata().end_session_endpoint) return this.config.postLogoutRedirectUrl;
+    const parameters: Record<string, string> = {
+      post_logout_redirect_uri: this.config.postLogoutRedirectUrl,
+      client_id: this.config.clientId,
+    };
+    if (idToken) parameters.id_token_hint = idToken;
+    return client.buildEndSessionUrl(configuration, parameters).href;
+  }
+}
+
+function tokenSet(response: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers): TokenSet {
+  const expiresIn = response.expiresIn();
+  return {
+    accessToken: response.access_token,
+    ...(expiresIn !== undefined ? { accessTokenExpiresAt: Date.now() + expiresIn * 1000 } : {}),
+    ...(response.refresh_token ? { refreshToken: response.refresh_token } : {}),
+    ...(response.id_token ? { idToken: response.id_token } : {}),
+    tokenType: response.token_type,
+    ...(response.scope ? { scope: response.scope } : {}),
+  };
+}
+
+/** A log-safe description of an IdP failure: error names and codes only, never response bodies or tokens. */
+export function describe(err: unknown): string {
+  if (err instanceof client.ResponseBodyError) return `${err.error} (HTTP ${err.status})`;
+  if (err instanceof client.AuthorizationResponseError) return `authorization error ${err.error}`;
+  if (err instanceof Error) {
+    const code = 'code' in err && typeof err.code === 'string' ? err.code : err.name;
+    const cause = err.cause instanceof Error && 'code' in err.cause ? ` (${String(err.cause.code)})` : '';
+    return `${code}${cause}`;
+  }
+  return 'unknown error';
+}

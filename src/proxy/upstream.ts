@@ -1,0 +1,63 @@
+import http from 'node:http';
+import https from 'node:https';
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { createProxyMiddleware, type RequestHandler } from 'http-proxy-middleware';
+import type { Response } from 'express';
+import type { RouteConfig } from '../config/types.ts';
+import { HttpProblem, sendProblem } from '../http/problem.ts';
+
+/** Response headers that describe the upstream hop, not the response. */
+const HOP_BY_HOP_RESPONSE = ['keep-alive', 'proxy-connection', 'proxy-authenticate', 'trailer', 'upgrade'];
+
+class UpstreamTimeoutError extends Error {
+  readonly code = 'UPSTREAM_TIMEOUT';
+}
+
+export interface Upstream {
+  route: RouteConfig;
+  handle: RequestHandler;
+  close(): void;
+}
+
+/**
+ * One reverse proxy per route, each with its own keep-alive agent (a new TCP
+ * connection per request is an order of magnitude slower). Bodies stream both
+ * ways. `timeoutMs` bounds the wait for the upstream's response headers; once
+ * it answers, a long stream (SSE, downloads) is not cut.
+ */
+export function createUpstream(route: RouteConfig, logger: Logger): Upstream {
+  const secure = route.target.protocol === 'https:';
+  const agent = secure ? new https.Agent({ keepAlive: true, maxSockets: 256 }) : new http.Agent({ keepAlive: true, maxSockets: 256 });
+  const handle = createProxyMiddleware({
+    target: route.target.href,
+    changeOrigin: true,
+    xfwd: false,
+    agent,
+    ejectPlugins: true,
+    plugins: [
+      (server) => {
+        server.on('proxyReq', (proxyReq) => {
+          proxyReq.setTimeout(route.timeoutMs, () => proxyReq.destroy(new UpstreamTimeoutError('upstream timed out')));
+          proxyReq.once('response', () => proxyReq.setTimeout(0));
+        });
+        server.on('proxyRes', (proxyRes) => {
+          for (const name of HOP_BY_HOP_RESPONSE) delete proxyRes.headers[name];
+        });
+        server.on('error', (err: Error & { code?: string }, _req, res?: http.ServerResponse | Socket) => {
+          const timedOut = err instanceof UpstreamTimeoutError;
+          logger.warn({ route: route.prefix, reason: err.code ?? err.name }, timedOut ? 'upstream timed out' : 'upstream request failed');
+          if (!(res instanceof http.ServerResponse)) return void res?.destroy();
+          if (res.headersSent) return void res.destroy();
+          sendProblem(
+            res as Response,
+            timedOut
+              ? new HttpProblem(504, 'upstream_timeout', `The upstream service did not answer within ${route.timeoutMs} ms.`)
+              : new HttpProblem(502, 'upstream_unavailable', 'The upstream service could not be reached.'),
+          );
+        });
+      },
+    ],
+  });
+  return { route, handle, close: () => agent.destroy() };
+}

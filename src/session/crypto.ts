@@ -1,0 +1,68 @@
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
+
+const VERSION = 'v1';
+const INFO = Buffer.from('bff-gateway session encryption v1');
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+
+interface SessionSecret {
+  /** Public name of the secret written into each ciphertext: a hash prefix, never the secret. */
+  id: string;
+  material: Buffer;
+}
+
+/**
+ * AES-256-GCM encryption of session data under a key derived (HKDF-SHA256)
+ * from the active server secret and a per-session secret that only the
+ * browser's cookie holds: a store dump without cookies decrypts nothing, and a
+ * cookie without the server secret decrypts nothing either.
+ */
+export class SessionCipher {
+  private readonly secrets: readonly SessionSecret[];
+
+  constructor(serverSecrets: readonly string[]) {
+    if (serverSecrets.length === 0) throw new Error('SessionCipher needs at least one secret');
+    this.secrets = serverSecrets.map((s) => ({
+      id: createHash('sha256').update(s).digest('base64url').slice(0, 8),
+      material: Buffer.from(s, 'utf8'),
+    }));
+  }
+
+  /** `aad` binds the ciphertext to its storage key, so one session's blob cannot be replayed as another's. */
+  encrypt(plaintext: string, sessionKey: Buffer, aad: string): string {
+    const secret = this.secrets[0] as SessionSecret;
+    const iv = randomBytes(IV_BYTES);
+    const cipher = createCipheriv('aes-256-gcm', this.key(secret, sessionKey), iv);
+    cipher.setAAD(Buffer.from(aad));
+    const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]);
+    return `${VERSION}.${secret.id}.${iv.toString('base64url')}.${body.toString('base64url')}`;
+  }
+
+  /** Undefined for anything that does not decrypt: unknown key, tampering, wrong session key. */
+  decrypt(envelope: string, sessionKey: Buffer, aad: string): string | undefined {
+    const parts = envelope.split('.');
+    if (parts.length !== 4 || parts[0] !== VERSION) return undefined;
+    const secret = this.secrets.find((s) => s.id === parts[1]);
+    if (!secret) return undefined;
+    const iv = Buffer.from(parts[2] as string, 'base64url');
+    const body = Buffer.from(parts[3] as string, 'base64url');
+    if (iv.length !== IV_BYTES || body.length < TAG_BYTES) return undefined;
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', this.key(secret, sessionKey), iv);
+      decipher.setAAD(Buffer.from(aad));
+      decipher.setAuthTag(body.subarray(body.length - TAG_BYTES));
+      return Buffer.concat([decipher.update(body.subarray(0, body.length - TAG_BYTES)), decipher.final()]).toString('utf8');
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** True when the envelope was written under a secret other than the active one. */
+  isStale(envelope: string): boolean {
+    return !envelope.startsWith(`${VERSION}.${(this.secrets[0] as SessionSecret).id}.`);
+  }
+
+  private key(secret: SessionSecret, sessionKey: Buffer): Buffer {
+    return Buffer.from(hkdfSync('sha256', secret.material, sessionKey, INFO, 32));
+  }
+}

@@ -1,0 +1,30 @@
+import session from 'express-session';
+import type { RequestHandler } from 'express';
+import type { GatewayConfig } from '../config/types.ts';
+import type { EncryptedStore } from './encrypted-store.ts';
+import { newSessionId } from './ids.ts';
+
+/**
+ * express-session configured as DESIGN.md says: one HttpOnly cookie holding a
+ * signed opaque id, nothing written for anonymous visitors, no write when
+ * nothing changed (the store's touch slides the idle timeout instead).
+ */
+export function sessionMiddleware(config: GatewayConfig, store: EncryptedStore): RequestHandler {
+  return session({
+    name: config.cookieName,
+    secret: [...config.sessionSecrets],
+    store,
+    genid: newSessionId,
+    resave: false,
+    saveUninitialized: false,
+    rolling: false,
+    unset: 'destroy',
+    cookie: {
+      httpOnly: true,
+      secure: config.secure,
+      sameSite: config.sameSite,
+      path: '/',
+      maxAge: config.sessionAbsoluteTimeoutSec * 1000,
+    },
+  });
+}

@@ -1,0 +1,73 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { SessionData } from 'express-session';
+import type { GatewayConfig } from '../config/types.ts';
+import { readCookie } from '../http/cookies.ts';
+import type { EncryptedStore } from './encrypted-store.ts';
+import { splitSessionId } from './ids.ts';
+
+/** How often one instance slides a session's idle timeout from the proxy path. */
+const TOUCH_INTERVAL_MS = 60_000;
+const MAX_TRACKED_TOUCHES = 100_000;
+
+export interface LoadedSession {
+  sid: string;
+  data: SessionData;
+}
+
+/**
+ * Loads the session for the proxy path (and WebSocket upgrades, where
+ * express-session does not run) without express-session's per-request
+ * bookkeeping: verify the cookie signature, one store read, one decrypt, and a
+ * touch at most once a minute per session, off the response path.
+ */
+export class SessionReader {
+  private readonly cookieName: string;
+  private readonly secrets: readonly string[];
+  private readonly store: EncryptedStore;
+  private readonly lastTouch = new Map<string, number>();
+
+  constructor(config: GatewayConfig, store: EncryptedStore) {
+    this.cookieName = config.cookieName;
+    this.secrets = config.sessionSecrets;
+    this.store = store;
+  }
+
+  /** The signed-in session, or undefined when there is none or the cookie is not genuine. Rejects when the store fails. */
+  async load(req: IncomingMessage): Promise<LoadedSession | undefined> {
+    const cookie = readCookie(req, this.cookieName);
+    const sid = cookie === undefined ? undefined : this.unsign(cookie);
+    if (sid === undefined || !splitSessionId(sid)) return undefined;
+    const data = await new Promise<SessionData | null | undefined>((resolve, reject) =>
+      this.store.get(sid, (err, session) => (err ? reject(err) : resolve(session))),
+    );
+    if (!data) return undefined;
+    this.touch(sid, data);
+    return { sid, data };
+  }
+
+  private touch(sid: string, data: SessionData): void {
+    const now = Date.now();
+    const last = this.lastTouch.get(sid);
+    if (last !== undefined && now - last < TOUCH_INTERVAL_MS) return;
+    if (this.lastTouch.size >= MAX_TRACKED_TOUCHES) this.lastTouch.clear();
+    this.lastTouch.set(sid, now);
+    // A failed touch only shortens the idle window; the read that needed the session already succeeded.
+    this.store.touch(sid, data, () => undefined);
+  }
+
+  /** express-session's cookie format: `s:<sid>.<base64 HMAC-SHA256 without padding>`, any configured secret. */
+  private unsign(cookie: string): string | undefined {
+    if (!cookie.startsWith('s:')) return undefined;
+    const signed = cookie.slice(2);
+    const dot = signed.lastIndexOf('.');
+    if (dot < 0) return undefined;
+    const value = signed.slice(0, dot);
+    const given = Buffer.from(signed.slice(dot + 1));
+    for (const secret of this.secrets) {
+      const expected = Buffer.from(createHmac('sha256', secret).update(value).digest('base64').replace(/=+$/, ''));
+      if (expected.length === given.length && timingSafeEqual(expected, given)) return value;
+    }
+    return undefined;
+  }
+}

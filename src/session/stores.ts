@@ -1,0 +1,53 @@
+import session from 'express-session';
+import { RedisStore } from 'connect-redis';
+import type { Logger } from 'pino';
+import type { GatewayConfig } from '../config/types.ts';
+import { SessionCipher } from './crypto.ts';
+import { EncryptedStore } from './encrypted-store.ts';
+import { MemoryKeyValueStore, RedisKeyValueStore, type KeyValueStore } from './kv.ts';
+import { createRedisClient } from './redis-client.ts';
+
+export interface Stores {
+  sessions: EncryptedStore;
+  /** Also encrypts login transactions. */
+  cipher: SessionCipher;
+  kv: KeyValueStore;
+  /** 'redis' or 'memory', for readiness and the start-up log. */
+  kind: 'redis' | 'memory';
+  close(): Promise<void>;
+}
+
+/** Redis when `BFF_REDIS_URL` is set, else memory for a single instance (with a warning saying so). */
+export function createStores(config: GatewayConfig, logger: Logger): Stores {
+  const cipher = new SessionCipher(config.sessionSecrets);
+  const timeouts = { idleTimeoutSec: config.sessionIdleTimeoutSec, absoluteTimeoutSec: config.sessionAbsoluteTimeoutSec };
+  if (config.redisUrl) {
+    const client = createRedisClient(config.redisUrl, logger);
+    const kv = new RedisKeyValueStore(client);
+    return {
+      sessions: new EncryptedStore(new RedisStore({ client, prefix: 'bff:sess:' }), cipher, timeouts),
+      cipher,
+      kv,
+      kind: 'redis',
+      close: () => kv.close(),
+    };
+  }
+  logger.warn(
+    'BFF_REDIS_URL is not set: sessions are kept in this process\'s memory. They are lost on restart and serve ONE instance only; set BFF_REDIS_URL before running more than one replica.',
+  );
+  const memory = new session.MemoryStore();
+  // The memory store only drops expired sessions when they are read; prune the rest.
+  const pruner = setInterval(() => memory.all(() => undefined), 60_000);
+  pruner.unref();
+  const kv = new MemoryKeyValueStore();
+  return {
+    sessions: new EncryptedStore(memory, cipher, timeouts),
+    cipher,
+    kv,
+    kind: 'memory',
+    close: async () => {
+      clearInterval(pruner);
+      await kv.close();
+    },
+  };
+}

@@ -1,0 +1,362 @@
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  Provider,
+  type Account,
+  type ClientAuthMethod,
+  type ClientMetadata,
+  type Configuration,
+  type JWK,
+  type JWKS,
+  type KoaContextWithOIDC,
+} from 'oidc-provider';
+
+export const TEST_CLIENT_ID = 'bff';
+export const TEST_CLIENT_SECRET = 'bff-secret-which-is-long-enough';
+
+/**
+ * A client of its own for `introspect()`, so that introspection works whatever
+ * authentication method the client under test is registered with.
+ */
+const INTROSPECTOR = { id: 'test-introspector', secret: 'test-introspector-secret-which-is-long-enough' };
+const COOKIE_KEYS = ['test-idp-cookie-key-0123456789abcdef', 'test-idp-cookie-key-fedcba9876543210'];
+const SIGNING_KEY_ID = 'test-idp-rs256';
+const INTERACTION_PATH = '/interaction/';
+
+export type IdpOptions = {
+  /** Replaces the default `bff` client (and makes the client options below irrelevant). */
+  clients?: ClientMetadata[];
+  redirectUris?: string[];
+  postLogoutRedirectUris?: string[];
+  /** Registers the default client for back-channel logout (with `sid` required). */
+  backchannelLogoutUri?: string;
+  /** Default `['authorization_code', 'refresh_token']`; add `client_credentials` for `token: client` routes. */
+  grantTypes?: string[];
+  /** Default `client_secret_basic`. */
+  tokenEndpointAuthMethod?: ClientAuthMethod;
+  /** The default client's public keys, for `private_key_jwt`. */
+  clientJwks?: JWKS;
+  /** Seconds; default 300. Also the lifetime of client-credentials tokens. */
+  accessTokenTtl?: number;
+  /** Seconds; default 14 days. */
+  refreshTokenTtl?: number;
+  /** Advertise and accept pushed authorization requests; default true. */
+  par?: boolean;
+  /** Rotate the refresh token on every use; default false. */
+  rotateRefreshToken?: boolean;
+};
+
+/** Successful requests, counted from provider events, to prove what the gateway did (or did not do). */
+export type IdpCounts = {
+  authorizationCode: number;
+  refreshToken: number;
+  clientCredentials: number;
+  par: number;
+  revocation: number;
+};
+
+export type IntrospectionResponse = { active: boolean; [claim: string]: unknown };
+
+export type TestIdp = {
+  /** http://localhost:<port> */
+  readonly issuer: string;
+  readonly port: number;
+  readonly provider: Provider;
+  /** The account the next interaction logs in; default 'alice'. */
+  nextAccount: string;
+  /** Accounts that no longer exist: their refresh tokens fail with invalid_grant. */
+  readonly disabledAccounts: Set<string>;
+  readonly counts: IdpCounts;
+  /** The key that signs ID and logout tokens, to forge tokens the gateway must accept. */
+  readonly signingKey: { kid: string; alg: 'RS256'; privateKey: KeyObject };
+  resetCounts(): void;
+  /** RFC 7662 introspection, as a resource server would ask. */
+  introspect(token: string): Promise<IntrospectionResponse>;
+  /** Makes the IdP POST a real logout token to the client's back-channel logout URI. */
+  sendBackchannelLogout(sub: string, sid: string, clientId?: string): Promise<void>;
+  /** Simulates an outage: stops listening and drops open connections. */
+  stop(): Promise<void>;
+  /** Ends the outage, on the same port. */
+  start(): Promise<void>;
+  close(): Promise<void>;
+};
+
+/** The slice of oidc-provider's Client model that its type definitions leave out. */
+type BackchannelCapableClient = { backchannelLogout(sub: string, sid: string): Promise<void> };
+
+/**
+ * An in-process OpenID provider (oidc-provider 9) for integration tests. Its interaction
+ * endpoint logs `nextAccount` in and grants everything asked for without any form, so a
+ * login completes through redirects alone.
+ *
+ * The issuer uses the host name `localhost` while gateways under test use `127.0.0.1`:
+ * browsers do not scope cookies by port, and the two must not share a cookie host.
+ */
+export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
+  let provider: Provider | undefined;
+  let onRequest: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  const server = createServer((req, res) => onRequest?.(req, res));
+  // The port must exist before the provider, whose issuer contains it.
+  const port = await listen(server, 0);
+  const issuer = `http://localhost:${port}`;
+
+  const counts: IdpCounts = { authorizationCode: 0, refreshToken: 0, clientCredentials: 0, par: 0, revocation: 0 };
+  const signingKey = testSigningKey();
+  const accessTokenTtl = options.accessTokenTtl ?? 300;
+  const refreshTokenTtl = options.refreshTokenTtl ?? 14 * 24 * 3600;
+
+  const idp: TestIdp = {
+    issuer,
+    port,
+    get provider(): Provider {
+      if (provider === undefined) throw new Error('provider not created yet');
+      return provider;
+    },
+    nextAccount: 'alice',
+    disabledAccounts: new Set(),
+    counts,
+    signingKey: { kid: SIGNING_KEY_ID, alg: 'RS256', privateKey: signingKey.privateKey },
+    resetCounts() {
+      for (const key of Object.keys(counts) as (keyof IdpCounts)[]) counts[key] = 0;
+    },
+    async introspect(token) {
+      const response = await fetch(`${issuer}/token/introspection`, {
+        method: 'POST',
+        headers: { authorization: basicAuth(INTROSPECTOR.id, INTROSPECTOR.secret) },
+        body: new URLSearchParams({ token }),
+      });
+      if (!response.ok) throw new Error(`introspection failed: HTTP ${response.status} ${await response.text()}`);
+      return (await response.json()) as IntrospectionResponse;
+    },
+    async sendBackchannelLogout(sub, sid, clientId = TEST_CLIENT_ID) {
+      const client = await idp.provider.Client.find(clientId);
+      if (!client) throw new Error(`unknown client ${clientId}`);
+      await (client as unknown as BackchannelCapableClient).backchannelLogout(sub, sid);
+    },
+    async stop() {
+      if (!server.listening) return;
+      server.closeAllConnections();
+      await new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
+    },
+    async start() {
+      if (!server.listening) await listen(server, port);
+    },
+    close() {
+      return idp.stop();
+    },
+  };
+
+  const configuration: Configuration = {
+    clients: [
+      ...(options.clients ?? [defaultClient(options)]),
+      {
+        client_id: INTROSPECTOR.id,
+        client_secret: INTROSPECTOR.secret,
+        grant_types: [],
+        response_types: [],
+        redirect_uris: [],
+        token_endpoint_auth_method: 'client_secret_basic',
+      },
+    ],
+    jwks: { keys: [signingKey.jwk] },
+    cookies: { keys: COOKIE_KEYS },
+    pkce: { required: () => true },
+    features: {
+      devInteractions: { enabled: false },
+      revocation: { enabled: true },
+      // Resource servers introspect tokens issued to the gateway: any registered client may ask.
+      introspection: { enabled: true, allowedPolicy: async () => true },
+      rpInitiatedLogout: { enabled: true, logoutSource: autoConfirmLogout, postLogoutSuccessSource: loggedOutPage },
+      backchannelLogout: { enabled: true },
+      clientCredentials: { enabled: true },
+      pushedAuthorizationRequests: { enabled: options.par ?? true },
+    },
+    claims: {
+      acr: null,
+      sid: null,
+      auth_time: null,
+      iss: null,
+      openid: ['sub'],
+      profile: ['name', 'given_name', 'family_name'],
+      email: ['email', 'email_verified'],
+    },
+    // Scope-based claims in the ID token too, so the gateway needs no userinfo call.
+    conformIdTokenClaims: false,
+    findAccount: (_ctx, sub) => (idp.disabledAccounts.has(sub) ? undefined : testAccount(sub)),
+    interactions: { url: (_ctx, interaction) => `${INTERACTION_PATH}${interaction.uid}` },
+    // By default a refresh token also needs offline_access and prompt=consent; the gateway's tests want one always.
+    issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    rotateRefreshToken: options.rotateRefreshToken ?? false,
+    ttl: {
+      AccessToken: () => accessTokenTtl,
+      ClientCredentials: () => accessTokenTtl,
+      AuthorizationCode: () => 60,
+      IdToken: () => 3600,
+      RefreshToken: () => refreshTokenTtl,
+      Interaction: () => 3600,
+      Session: () => 14 * 24 * 3600,
+      Grant: () => 14 * 24 * 3600,
+    },
+    renderError: (ctx, out) => {
+      ctx.type = 'html';
+      ctx.body = `<!DOCTYPE html><title>IdP error</title><pre>${escapeHtml(JSON.stringify(out, null, 2))}</pre>`;
+    },
+    // oidc-provider refuses loopback addresses for its outgoing requests (SSRF protection),
+    // but back-channel logout must reach a gateway on 127.0.0.1.
+    fetch: (url, init) => fetch(url, { ...init, dispatcher: undefined } as RequestInit),
+  };
+
+  const created = new Provider(issuer, configuration);
+  provider = created;
+  created.on('grant.success', (ctx) => countGrant(counts, ctx));
+  created.on('pushed_authorization_request.success', () => {
+    counts.par += 1;
+  });
+  created.on('server_error', (_ctx, err) => {
+    console.error('test IdP server_error:', err);
+  });
+  // There is no revocation event in oidc-provider 9: count answered revocation requests instead.
+  created.use(async (ctx, next) => {
+    await next();
+    const oidc: { route?: string } | undefined = ctx.oidc;
+    if (oidc?.route === 'revocation' && ctx.status === 200) counts.revocation += 1;
+  });
+
+  const callback = created.callback();
+  onRequest = (req, res) => {
+    if (req.url?.startsWith(INTERACTION_PATH)) {
+      autoInteraction(created, idp, req, res).catch((err: unknown) => {
+        if (!res.headersSent) res.writeHead(400, { 'content-type': 'text/plain' });
+        res.end(`test IdP interaction failed: ${err instanceof Error ? err.message : String(err)}`);
+      });
+      return;
+    }
+    void callback(req, res);
+  };
+
+  return idp;
+}
+
+function defaultClient(options: IdpOptions): ClientMetadata {
+  if (!options.redirectUris?.length) throw new Error('startIdp: give redirectUris (or clients)');
+  return {
+    client_id: TEST_CLIENT_ID,
+    client_secret: TEST_CLIENT_SECRET,
+    redirect_uris: options.redirectUris,
+    post_logout_redirect_uris: options.postLogoutRedirectUris ?? [],
+    grant_types: options.grantTypes ?? ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    token_endpoint_auth_method: options.tokenEndpointAuthMethod ?? 'client_secret_basic',
+    ...(options.clientJwks ? { jwks: options.clientJwks } : {}),
+    ...(options.backchannelLogoutUri
+      ? { backchannel_logout_uri: options.backchannelLogoutUri, backchannel_logout_session_required: true }
+      : {}),
+  };
+}
+
+export function testAccount(sub: string): Account {
+  return {
+    accountId: sub,
+    claims: () => ({
+      sub,
+      name: `Test User ${sub}`,
+      given_name: 'Test',
+      family_name: `User ${sub}`,
+      email: `${sub}@example.test`,
+      email_verified: true,
+    }),
+  };
+}
+
+/**
+ * Stands in for a login page and a consent page: logs `idp.nextAccount` in, then grants
+ * every scope, claim and resource scope the client asked for.
+ */
+async function autoInteraction(provider: Provider, idp: TestIdp, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const interaction = await provider.interactionDetails(req, res);
+  const { prompt, params, session } = interaction;
+
+  if (prompt.name === 'login') {
+    await provider.interactionFinished(req, res, { login: { accountId: idp.nextAccount } });
+    return;
+  }
+  if (prompt.name !== 'consent') throw new Error(`unexpected prompt ${prompt.name}`);
+  if (!session?.accountId) throw new Error('consent prompt without a logged-in account');
+
+  const grant = interaction.grantId
+    ? await provider.Grant.find(interaction.grantId)
+    : new provider.Grant({ accountId: session.accountId, clientId: String(params.client_id) });
+  if (!grant) throw new Error(`grant ${interaction.grantId} not found`);
+
+  const missingScope = strings(prompt.details.missingOIDCScope);
+  if (missingScope.length > 0) grant.addOIDCScope(missingScope.join(' '));
+  const missingClaims = strings(prompt.details.missingOIDCClaims);
+  if (missingClaims.length > 0) grant.addOIDCClaims(missingClaims);
+  const missingResourceScopes = prompt.details.missingResourceScopes;
+  if (missingResourceScopes !== null && typeof missingResourceScopes === 'object') {
+    for (const [indicator, scopes] of Object.entries(missingResourceScopes)) {
+      grant.addResourceScope(indicator, strings(scopes).join(' '));
+    }
+  }
+  const grantId = await grant.save();
+  await provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+}
+
+/**
+ * Renders oidc-provider's logout confirmation as a form that confirms itself ("yes, sign
+ * me out of the IdP too"), so RP-initiated logout needs no click; `followRedirects`
+ * submits it the way a browser's script would.
+ */
+async function autoConfirmLogout(ctx: KoaContextWithOIDC, form: string): Promise<void> {
+  const confirmed = form.replace('</form>', '<input type="hidden" name="logout" value="yes"/></form>');
+  ctx.type = 'html';
+  ctx.body = `<!DOCTYPE html><title>Signing out</title>${confirmed}<script>document.forms[0].submit()</script>`;
+}
+
+async function loggedOutPage(ctx: KoaContextWithOIDC): Promise<void> {
+  ctx.type = 'html';
+  ctx.body = '<!DOCTYPE html><title>Signed out</title><p>Signed out of the test IdP.</p>';
+}
+
+function countGrant(counts: IdpCounts, ctx: KoaContextWithOIDC): void {
+  const grantType = ctx.oidc.params?.grant_type;
+  if (grantType === 'authorization_code') counts.authorizationCode += 1;
+  else if (grantType === 'refresh_token') counts.refreshToken += 1;
+  else if (grantType === 'client_credentials') counts.clientCredentials += 1;
+}
+
+let sharedKey: { privateKey: KeyObject; jwk: JWK } | undefined;
+
+/** One RSA key per test process: generating one per IdP would cost more than the IdP. */
+function testSigningKey(): { privateKey: KeyObject; jwk: JWK } {
+  if (sharedKey === undefined) {
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const jwk = { ...privateKey.export({ format: 'jwk' }), kid: SIGNING_KEY_ID, alg: 'RS256', use: 'sig' } as JWK;
+    sharedKey = { privateKey, jwk };
+  }
+  return sharedKey;
+}
+
+function listen(server: Server, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      server.removeListener('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function basicAuth(id: string, secret: string): string {
+  // RFC 6749 §2.3.1: form-encode each part before joining them.
+  return `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+}
+
+function strings(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
