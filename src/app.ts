@@ -47,7 +47,8 @@ export function createApp(config: GatewayConfig, deps: AppDeps): Express {
       },
       // Only the path: query strings carry authorization codes and states.
       serializers: {
-        req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, path: req.url.split('?')[0] }),
+        // originalUrl: the proxy rewrites req.url to the upstream path before the access log is written.
+        req: (req: { id: string; method: string; url: string; originalUrl?: string }) => ({ id: req.id, method: req.method, path: (req.originalUrl ?? req.url).split('?')[0] }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
       },
       wrapSerializers: false,

@@ -1,9 +1,11 @@
 /**
  * Prints one plain closing line, `N passed, N failed, N skipped`, that any CI log reader
- * understands, after jest's own summary. (A jest reporter must be JavaScript with a default export.)
+ * understands. It is written when the process exits so that it comes after jest's own
+ * summary. (A jest reporter must be JavaScript with a default export.)
  */
 export default class SummaryReporter {
   onRunComplete(_contexts, results) {
-    process.stdout.write(`\n${results.numPassedTests} passed, ${results.numFailedTests} failed, ${results.numPendingTests + results.numTodoTests} skipped\n`);
+    const line = `${results.numPassedTests} passed, ${results.numFailedTests} failed, ${results.numPendingTests + results.numTodoTests} skipped\n`;
+    process.once('exit', () => process.stderr.write(line));
   }
 }
