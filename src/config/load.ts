@@ -20,7 +20,7 @@ export class ConfigError extends Error {
 }
 
 const port = z.coerce.number().int().min(0).max(65535);
-const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' }).transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 /**
  * Reads the whole configuration from the environment (plus env file, `*_FILE`
@@ -34,7 +34,7 @@ export function loadConfig(rawEnv: Env, cwd = process.cwd()): GatewayConfig {
   } catch (err) {
     problems.push(err instanceof Error ? err.message : String(err));
   }
-  const secrets = resolveSecretFiles(env);
+  const secrets = resolveSecretFiles(env, cwd);
   env = secrets.env;
   problems.push(...secrets.problems);
 
@@ -42,6 +42,8 @@ export function loadConfig(rawEnv: Env, cwd = process.cwd()): GatewayConfig {
     const value = env[name];
     return value === undefined || value.trim() === '' ? undefined : value.trim();
   };
+  /** For keyword-valued variables, where `Strict` and `strict` mean the same. */
+  const lower = <T>(schema: z.ZodType<T, string>) => z.string().transform((v) => v.toLowerCase()).pipe(schema);
   /** Runs a zod schema over one variable; a failure is reported by name, never with the value. */
   function read<T>(name: string, schema: z.ZodType<T>, fallback: T): T;
   function read<T>(name: string, schema: z.ZodType<T>): T | undefined;
@@ -55,7 +57,7 @@ export function loadConfig(rawEnv: Env, cwd = process.cwd()): GatewayConfig {
   }
   function required(name: string, hint: string): string | undefined {
     const value = get(name);
-    if (value === undefined) problems.push(`${name}: required (${hint})`);
+    if (value === undefined && !secrets.unreadable.has(name)) problems.push(`${name}: required (${hint})`);
     return value;
   }
   function duration(name: string, fallbackSec: number): number {
@@ -69,7 +71,7 @@ export function loadConfig(rawEnv: Env, cwd = process.cwd()): GatewayConfig {
     return seconds;
   }
 
-  const allowInsecureIssuer = read('BFF_ALLOW_INSECURE_ISSUER', bool, false);
+  const allowInsecureIssuer = read('BFF_ALLOW_INSECURE_ISSUER', lower(bool), false);
 
   const publicUrlText = required('BFF_PUBLIC_URL', 'the URL browsers use to reach the gateway, e.g. https://app.example.com');
   let publicUrl: URL | undefined;
@@ -97,13 +99,14 @@ export function loadConfig(rawEnv: Env, cwd = process.cwd()): GatewayConfig {
   }
 
   const clientId = required('BFF_CLIENT_ID', 'the client id registered at the OpenID provider');
-  const clientAuthMethod = read('BFF_CLIENT_AUTH_METHOD', z.enum(CLIENT_AUTH_METHODS, { message: `must be one of ${CLIENT_AUTH_METHODS.join(', ')}` }), 'client_secret_basic' as ClientAuthMethod);
+  const clientAuthMethod = read('BFF_CLIENT_AUTH_METHOD', lower(z.enum(CLIENT_AUTH_METHODS, { message: `must be one of ${CLIENT_AUTH_METHODS.join(', ')}` })), 'client_secret_basic' as ClientAuthMethod);
   const clientSecret = get('BFF_CLIENT_SECRET');
   const clientPrivateKey = get('BFF_CLIENT_PRIVATE_KEY');
   if (clientAuthMethod === 'private_key_jwt') {
-    if (!clientPrivateKey) problems.push('BFF_CLIENT_PRIVATE_KEY: required with BFF_CLIENT_AUTH_METHOD=private_key_jwt (a PKCS#8 PEM private key, or BFF_CLIENT_PRIVATE_KEY_FILE)');
-    else if (!clientPrivateKey.includes('-----BEGIN PRIVATE KEY-----')) problems.push('BFF_CLIENT_PRIVATE_KEY: must be a PKCS#8 PEM private key (-----BEGIN PRIVATE KEY-----)');
-  } else if (!clientSecret) {
+    if (!clientPrivateKey) {
+      if (!secrets.unreadable.has('BFF_CLIENT_PRIVATE_KEY')) problems.push('BFF_CLIENT_PRIVATE_KEY: required with BFF_CLIENT_AUTH_METHOD=private_key_jwt (a PKCS#8 PEM private key, or BFF_CLIENT_PRIVATE_KEY_FILE)');
+    } else if (!clientPrivateKey.includes('-----BEGIN PRIVATE KEY-----')) problems.push('BFF_CLIENT_PRIVATE_KEY: must be a PKCS#8 PEM private key (-----BEGIN PRIVATE KEY-----)');
+  } else if (!clientSecret && !secrets.unreadable.has('BFF_CLIENT_SECRET')) {
     problems.push(`BFF_CLIENT_SECRET: required with BFF_CLIENT_AUTH_METHOD=${clientAuthMethod} (or BFF_CLIENT_SECRET_FILE)`);
   }
 
@@ -136,7 +139,7 @@ export function loadConfig(rawEnv: Env, cwd = process.cwd()): GatewayConfig {
   if (cookieName.startsWith('__Host-') && !secure) problems.push('BFF_COOKIE_NAME: a __Host- cookie needs an https BFF_PUBLIC_URL');
   if (cookieName.startsWith('__Secure-') && !secure) problems.push('BFF_COOKIE_NAME: a __Secure- cookie needs an https BFF_PUBLIC_URL');
 
-  const sameSite = read('BFF_SAMESITE', z.enum(['strict', 'lax'], { message: 'must be strict or lax (none would let other sites send the cookie)' }), 'strict');
+  const sameSite = read('BFF_SAMESITE', lower(z.enum(['strict', 'lax'], { message: 'must be strict or lax (none would let other sites send the cookie)' })), 'strict');
   const idle = duration('BFF_SESSION_IDLE_TIMEOUT', 30 * 60);
   const absolute = duration('BFF_SESSION_ABSOLUTE_TIMEOUT', 12 * 3600);
   if (idle > absolute) problems.push('BFF_SESSION_IDLE_TIMEOUT: must not be longer than BFF_SESSION_ABSOLUTE_TIMEOUT');
@@ -148,7 +151,7 @@ export function loadConfig(rawEnv: Env, cwd = process.cwd()): GatewayConfig {
   const errorUrl = read('BFF_ERROR_URL', z.string().refine((v) => v.startsWith('/') && !v.startsWith('//') ? true : isAbsoluteHttp(v), 'must be a path ("/login-error") or an absolute http(s) URL'));
   const trustProxy = read('BFF_TRUST_PROXY', z.string().transform(parseTrustProxy), false as GatewayConfig['trustProxy']);
   const staticDirText = get('BFF_STATIC_DIR');
-  const logLevel = read('BFF_LOG_LEVEL', z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }), 'info');
+  const logLevel = read('BFF_LOG_LEVEL', lower(z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` })), 'info');
 
   const routesFile = resolve(cwd, get('BFF_ROUTES_FILE') ?? 'config/routes.json');
   const routes = loadRoutesFile(routesFile);

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Env } from './env-file.ts';
 
 /** Variables whose value is a secret: each also accepts `NAME_FILE`, and none is ever echoed. */
@@ -14,9 +15,11 @@ export const SECRET_VARIABLES = [
  * (one trailing newline trimmed, as editors and `kubectl create secret` add one).
  * Problems are returned, not thrown, so that they join the rest of the report.
  */
-export function resolveSecretFiles(env: Env): { env: Env; problems: string[] } {
+export function resolveSecretFiles(env: Env, cwd: string): { env: Env; problems: string[]; unreadable: Set<string> } {
   const out: Env = { ...env };
   const problems: string[] = [];
+  /** Secrets already reported as an unreadable file: not to be reported again as missing. */
+  const unreadable = new Set<string>();
   for (const name of SECRET_VARIABLES) {
     const path = env[`${name}_FILE`];
     if (path === undefined || path === '') continue;
@@ -25,11 +28,12 @@ export function resolveSecretFiles(env: Env): { env: Env; problems: string[] } {
       continue;
     }
     try {
-      out[name] = readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+      out[name] = readFileSync(resolve(cwd, path), 'utf8').replace(/\r?\n$/, '');
     } catch (err) {
       const reason = err instanceof Error && 'code' in err ? String(err.code) : 'unreadable';
       problems.push(`${name}_FILE: cannot read ${path} (${reason})`);
+      unreadable.add(name);
     }
   }
-  return { env: out, problems };
+  return { env: out, problems, unreadable };
 }

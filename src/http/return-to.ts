@@ -1,14 +1,18 @@
 /**
  * Accepts only a same-origin relative path for the post-login redirect.
  * Everything else (absolute URLs, scheme-relative `//host`, backslash tricks
- * that browsers treat as `//`, control characters, encoded variants of those)
- * falls back to `/`, so the login endpoint can never be used as an open redirect.
+ * that browsers treat as `//`, control characters that browsers strip, dot
+ * segments that collapse into `//`, encoded variants of those) falls back to
+ * `/`, so the login endpoint can never be used as an open redirect.
  */
 export function safeReturnTo(value: unknown, origin: string): string {
   if (typeof value !== 'string' || value === '' || value.length > 2048) return '/';
-  if (!value.startsWith('/')) return '/';
-  // Decode repeatedly so that `%2F%2Fevil` or `%252F%252Fevil` are judged as what they could become.
-  let decoded = value;
+  // Browsers drop tab and newline anywhere in a URL, so `/\t/evil` is `//evil` to them.
+  if (/[\u0000-\u001f\u007f]/.test(value)) return '/';
+  const pathEnd = value.search(/[?#]/);
+  const path = pathEnd < 0 ? value : value.slice(0, pathEnd);
+  // Judge the path as whatever it could become after (repeated) decoding: `%2F%2Fevil`, `%252F%252Fevil`.
+  let decoded = path;
   for (let i = 0; i < 3; i++) {
     let next: string;
     try {
@@ -19,9 +23,8 @@ export function safeReturnTo(value: unknown, origin: string): string {
     if (next === decoded) break;
     decoded = next;
   }
-  for (const candidate of [value, decoded]) {
-    if (/[\u0000-\u001f\u007f\\]/.test(candidate)) return '/';
-    if (candidate.startsWith('//') || !candidate.startsWith('/')) return '/';
+  for (const candidate of [path, decoded]) {
+    if (!candidate.startsWith('/') || candidate.startsWith('//') || /[\u0000-\u001f\u007f\\]/.test(candidate)) return '/';
   }
   let url: URL;
   try {
@@ -29,6 +32,7 @@ export function safeReturnTo(value: unknown, origin: string): string {
   } catch {
     return '/';
   }
-  if (url.origin !== origin) return '/';
+  // Dot segments resolve after the checks above: `/.//evil` becomes `//evil`.
+  if (url.origin !== origin || url.pathname.startsWith('//')) return '/';
   return url.pathname + url.search + url.hash;
 }

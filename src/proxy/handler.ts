@@ -42,6 +42,10 @@ export function apiProxy(deps: ProxyDeps): RequestHandler {
     const match = table.match(path);
     if (!match) return sendProblem(res, new HttpProblem(404, 'route_not_found', `No API route is configured for ${path}.`));
     const { route } = match;
+    // `/api/orders/../admin` names the orders route but would land on another one: refuse rather than re-route.
+    if (normalised.lexical !== path && table.match(normalised.lexical)?.route !== route) {
+      return sendProblem(res, new HttpProblem(400, 'bad_path', 'The request path climbs out of its route prefix.'));
+    }
     if (route.methods && !route.methods.includes(req.method)) {
       return sendProblem(res, new HttpProblem(405, 'method_not_allowed', `${req.method} is not allowed on ${route.prefix}.`, { Allow: route.methods.join(', ') }));
     }

@@ -3,7 +3,15 @@ const UNRESERVED = /[A-Za-z0-9\-._~]/;
 /** After canonicalisation these may only appear encoded, and encoded they are ambiguous: `/`, `\`, NUL, controls, or a double-encoded one of those or of `.`. */
 const AMBIGUOUS = /%(2F|5C|00|0[1-9A-F]|1[0-9A-F]|7F)|%25(2E|2F|5C|00)|[\u0000-\u001f\u007f\\]/i;
 
-export type NormalisedPath = { ok: true; path: string } | { ok: false; reason: string };
+export type NormalisedPath =
+  | {
+      ok: true;
+      /** Canonical, dot segments resolved: what is matched and forwarded. */
+      path: string;
+      /** Canonical but with `..` kept as a segment: the route the request names before any climbing. */
+      lexical: string;
+    }
+  | { ok: false; reason: string };
 
 /**
  * Normalises a raw request path once, before route matching and rewriting, so
@@ -18,13 +26,17 @@ export function normalisePath(rawPath: string): NormalisedPath {
   if (rawPath.length > MAX_PATH_LENGTH) return { ok: false, reason: 'path too long' };
   if (!rawPath.startsWith('/')) return { ok: false, reason: 'path must start with /' };
   const segments: string[] = [];
+  const lexical: string[] = [];
   const raw = rawPath.split('/');
-  const trailingSlash = rawPath.length > 1 && rawPath.endsWith('/');
+  let trailingSlash = false;
   for (let i = 1; i < raw.length; i++) {
     const segment = canonicalSegment(raw[i] as string);
     if (segment === undefined) return { ok: false, reason: 'malformed percent-encoding' };
     if (AMBIGUOUS.test(segment)) return { ok: false, reason: 'encoded slash, backslash or control character' };
+    // A final empty, `.` or `..` segment names a directory: keep the trailing slash (RFC 3986 §5.2.4).
+    if (i === raw.length - 1) trailingSlash = segment === '' || segment === '.' || segment === '..';
     if (segment === '' || segment === '.') continue;
+    lexical.push(segment);
     if (segment === '..') {
       if (segments.length === 0) return { ok: false, reason: 'path climbs above the root' };
       segments.pop();
@@ -33,7 +45,7 @@ export function normalisePath(rawPath: string): NormalisedPath {
     segments.push(segment);
   }
   const path = '/' + segments.join('/');
-  return { ok: true, path: trailingSlash && segments.length > 0 ? path + '/' : path };
+  return { ok: true, path: trailingSlash && segments.length > 0 ? path + '/' : path, lexical: '/' + lexical.join('/') };
 }
 
 function canonicalSegment(segment: string): string | undefined {

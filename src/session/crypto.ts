@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, scryptSync } from 'node:crypto';
 
 const VERSION = 'v1';
 const INFO = Buffer.from('bff-gateway session encryption v1');
@@ -22,10 +22,7 @@ export class SessionCipher {
 
   constructor(serverSecrets: readonly string[]) {
     if (serverSecrets.length === 0) throw new Error('SessionCipher needs at least one secret');
-    this.secrets = serverSecrets.map((s) => ({
-      id: createHash('sha256').update(s).digest('base64url').slice(0, 8),
-      material: Buffer.from(s, 'utf8'),
-    }));
+    this.secrets = serverSecrets.map((s) => ({ id: keyId(s), material: Buffer.from(s, 'utf8') }));
   }
 
   /** `aad` binds the ciphertext to its storage key, so one session's blob cannot be replayed as another's. */
@@ -65,4 +62,13 @@ export class SessionCipher {
   private key(secret: SessionSecret, sessionKey: Buffer): Buffer {
     return Buffer.from(hkdfSync('sha256', secret.material, sessionKey, INFO, 32));
   }
+}
+
+/**
+ * The key's public name in every envelope. Derived with scrypt, not a plain
+ * hash: a store dump must not make it cheap to test guesses of a weak secret.
+ * Computed once per secret at start-up.
+ */
+function keyId(secret: string): string {
+  return scryptSync(secret, 'bff-gateway session key id', 6, { N: 1 << 14, r: 8, p: 1 }).toString('base64url');
 }

@@ -170,6 +170,9 @@ describe('routing', () => {
     ['/api/orders/%'],
     ['/api/orders/a%00b'],
     ['/api/../../etc/passwd'],
+    // Climbing from one route into another would swap its token mode and methods.
+    ['/api/orders/../public/x'],
+    ['/api/orders/%2e%2e/public/x'],
   ])('a path that leaves its prefix or is malformed is 400: %s', async (path) => {
     const before = stack.echo.requests.length;
     const res = await rawGet(path);

@@ -1,0 +1,381 @@
+import { beforeEach, describe, expect, test } from '@jest/globals';
+import session from 'express-session';
+import type { SessionData } from 'express-session';
+import { randomBytes } from 'node:crypto';
+import { SessionCipher } from '../../src/session/crypto.ts';
+import { EncryptedStore } from '../../src/session/encrypted-store.ts';
+import { newSessionId, splitSessionId } from '../../src/session/ids.ts';
+import type { UserSession } from '../../src/session/types.ts';
+
+const SECRET_A = 'server-secret-A-4f8a1c9e2b7d6035aa11bb22cc33dd44';
+const SECRET_B = 'server-secret-B-0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a';
+const AAD = 'store-id-aad-value';
+
+const ACCESS_TOKEN = 'eyJhbGciOiJSUzI1NiJ9.access-token-payload-7f3a.sig';
+const REFRESH_TOKEN = 'refresh-token-9c1e5d7b3a';
+const ID_TOKEN = 'eyJhbGciOiJSUzI1NiJ9.id-token-payload-2b8d.sig';
+
+function envelopeParts(envelope: string): string[] {
+  return envelope.split('.');
+}
+
+/** Flips one bit of the decoded bytes of an envelope field and re-encodes it. */
+function flipByte(envelope: string, field: number, index: number): string {
+  const parts = envelopeParts(envelope);
+  const bytes = Buffer.from(parts[field] as string, 'base64url');
+  const at = index < 0 ? bytes.length + index : index;
+  bytes[at] = (bytes[at] as number) ^ 0x01;
+  parts[field] = bytes.toString('base64url');
+  return parts.join('.');
+}
+
+describe('SessionCipher', () => {
+  const plaintext = JSON.stringify({ user: { accessToken: ACCESS_TOKEN, refreshToken: REFRESH_TOKEN, idToken: ID_TOKEN, sub: 'alice' } });
+  let sessionKey: Buffer;
+  beforeEach(() => {
+    sessionKey = randomBytes(32);
+  });
+
+  test('round trip', () => {
+    const cipher = new SessionCipher([SECRET_A]);
+    const envelope = cipher.encrypt(plaintext, sessionKey, AAD);
+    expect(cipher.decrypt(envelope, sessionKey, AAD)).toBe(plaintext);
+  });
+
+  test('round trip of non-ASCII and empty plaintext', () => {
+    const cipher = new SessionCipher([SECRET_A]);
+    for (const text of ['', 'héllo wörld ✓ 日本']) expect(cipher.decrypt(cipher.encrypt(text, sessionKey, AAD), sessionKey, AAD)).toBe(text);
+  });
+
+  test('the ciphertext reveals neither the plaintext nor its base64 forms', () => {
+    const envelope = new SessionCipher([SECRET_A]).encrypt(plaintext, sessionKey, AAD);
+    for (const needle of [plaintext, ACCESS_TOKEN, REFRESH_TOKEN, ID_TOKEN, 'alice']) {
+      expect(envelope).not.toContain(needle);
+      expect(envelope).not.toContain(Buffer.from(needle).toString('base64'));
+      expect(envelope).not.toContain(Buffer.from(needle).toString('base64url'));
+    }
+    expect(envelope).not.toContain(SECRET_A);
+    expect(envelope).not.toContain(sessionKey.toString('base64url'));
+  });
+
+  test('two encryptions of the same plaintext differ (fresh IV)', () => {
+    const cipher = new SessionCipher([SECRET_A]);
+    const first = cipher.encrypt(plaintext, sessionKey, AAD);
+    const second = cipher.encrypt(plaintext, sessionKey, AAD);
+    expect(first).not.toBe(second);
+    expect(envelopeParts(first)[2]).not.toBe(envelopeParts(second)[2]);
+  });
+
+  test('another session key does not decrypt', () => {
+    const cipher = new SessionCipher([SECRET_A]);
+    const envelope = cipher.encrypt(plaintext, sessionKey, AAD);
+    expect(cipher.decrypt(envelope, randomBytes(32), AAD)).toBeUndefined();
+  });
+
+  test('another AAD does not decrypt', () => {
+    const cipher = new SessionCipher([SECRET_A]);
+    const envelope = cipher.encrypt(plaintext, sessionKey, AAD);
+    expect(cipher.decrypt(envelope, sessionKey, `${AAD}x`)).toBeUndefined();
+    expect(cipher.decrypt(envelope, sessionKey, '')).toBeUndefined();
+  });
+
+  test.each([
+    ['first ciphertext byte', 3, 0],
+    ['last ciphertext byte (tag)', 3, -1],
+    ['a middle ciphertext byte', 3, 20],
+    ['first IV byte', 2, 0],
+    ['last IV byte', 2, -1],
+  ])('a flipped %s does not decrypt', (_name, field, index) => {
+    const cipher = new SessionCipher([SECRET_A]);
+    const envelope = cipher.encrypt(plaintext, sessionKey, AAD);
+    const tampered = flipByte(envelope, field, index);
+    expect(tampered).not.toBe(envelope);
+    expect(cipher.decrypt(tampered, sessionKey, AAD)).toBeUndefined();
+  });
+
+  test('a truncated envelope does not decrypt', () => {
+    const cipher = new SessionCipher([SECRET_A]);
+    const envelope = cipher.encrypt(plaintext, sessionKey, AAD);
+    const parts = envelopeParts(envelope);
+    const body = Buffer.from(parts[3] as string, 'base64url');
+    const cases = [
+      envelope.slice(0, -4),
+      envelope.slice(0, envelope.lastIndexOf('.')),
+      [parts[0], parts[1], parts[2], body.subarray(0, body.length - 1).toString('base64url')].join('.'),
+      [parts[0], parts[1], parts[2], body.subarray(0, 15).toString('base64url')].join('.'),
+      [parts[0], parts[1], parts[2], ''].join('.'),
+      [parts[0], parts[1], (parts[2] as string).slice(0, 8), parts[3]].join('.'),
+      '',
+      'v1',
+    ];
+    for (const truncated of cases) expect(cipher.decrypt(truncated, sessionKey, AAD)).toBeUndefined();
+  });
+
+  test('an unknown key id or version does not decrypt', () => {
+    const cipher = new SessionCipher([SECRET_A]);
+    const parts = envelopeParts(cipher.encrypt(plaintext, sessionKey, AAD));
+    expect(cipher.decrypt(['v1', 'AAAAAAAA', parts[2], parts[3]].join('.'), sessionKey, AAD)).toBeUndefined();
+    expect(cipher.decrypt(['v2', parts[1], parts[2], parts[3]].join('.'), sessionKey, AAD)).toBeUndefined();
+    expect(cipher.decrypt([...parts, 'extra'].join('.'), sessionKey, AAD)).toBeUndefined();
+  });
+
+  test('the envelope names its key: stable per secret, different per secret, never the secret', () => {
+    const idA = envelopeParts(new SessionCipher([SECRET_A]).encrypt('x', sessionKey, AAD))[1] as string;
+    const idA2 = envelopeParts(new SessionCipher([SECRET_A, SECRET_B]).encrypt('y', randomBytes(32), 'other'))[1];
+    const idB = envelopeParts(new SessionCipher([SECRET_B]).encrypt('x', sessionKey, AAD))[1] as string;
+    expect(idA).toMatch(/^[A-Za-z0-9_-]+$/);
+    expect(idA2).toBe(idA);
+    expect(idB).not.toBe(idA);
+    for (const id of [idA, idB]) {
+      expect(SECRET_A).not.toContain(id);
+      expect(SECRET_B).not.toContain(id);
+      expect(id.length).toBeLessThan(SECRET_A.length);
+    }
+  });
+
+  test('rotation: written under [A], read by [B, A] but not by [B]', () => {
+    const envelope = new SessionCipher([SECRET_A]).encrypt(plaintext, sessionKey, AAD);
+    expect(new SessionCipher([SECRET_B, SECRET_A]).decrypt(envelope, sessionKey, AAD)).toBe(plaintext);
+    expect(new SessionCipher([SECRET_B]).decrypt(envelope, sessionKey, AAD)).toBeUndefined();
+  });
+
+  test('rotation: [B, A] writes under B', () => {
+    const envelope = new SessionCipher([SECRET_B, SECRET_A]).encrypt(plaintext, sessionKey, AAD);
+    expect(new SessionCipher([SECRET_B]).decrypt(envelope, sessionKey, AAD)).toBe(plaintext);
+    expect(new SessionCipher([SECRET_A]).decrypt(envelope, sessionKey, AAD)).toBeUndefined();
+  });
+
+  test('isStale is true only for envelopes not written under the active secret', () => {
+    const underA = new SessionCipher([SECRET_A]).encrypt(plaintext, sessionKey, AAD);
+    expect(new SessionCipher([SECRET_A]).isStale(underA)).toBe(false);
+    expect(new SessionCipher([SECRET_A, SECRET_B]).isStale(underA)).toBe(false);
+    expect(new SessionCipher([SECRET_B, SECRET_A]).isStale(underA)).toBe(true);
+    expect(new SessionCipher([SECRET_B, SECRET_A]).isStale(new SessionCipher([SECRET_B]).encrypt(plaintext, sessionKey, AAD))).toBe(false);
+  });
+
+  test('needs at least one secret', () => {
+    expect(() => new SessionCipher([])).toThrow();
+  });
+});
+
+describe('session ids', () => {
+  test('a new id is <22-char store id>.<43-char key> and splits back', () => {
+    const sid = newSessionId();
+    expect(sid).toMatch(/^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}$/);
+    const parts = splitSessionId(sid);
+    expect(parts?.storeId).toBe(sid.slice(0, 22));
+    expect(parts?.sessionKey).toHaveLength(32);
+    expect(parts?.sessionKey.toString('base64url')).toBe(sid.slice(23));
+  });
+
+  test('ids do not repeat', () => {
+    const ids = new Set(Array.from({ length: 1000 }, () => newSessionId()));
+    expect(ids.size).toBe(1000);
+  });
+
+  test.each([
+    '',
+    'nodot',
+    '.',
+    'abc.def',
+    `${'a'.repeat(22)}.${'b'.repeat(42)}`,
+    `${'a'.repeat(21)}.${'b'.repeat(43)}`,
+    `${'a'.repeat(22)}.${'b'.repeat(43)}.c`,
+    `${'a'.repeat(22)}.${'b'.repeat(42)}=`,
+    `${'a'.repeat(21)}/.${'b'.repeat(43)}`,
+    `${'a'.repeat(22)}${'b'.repeat(43)}`,
+  ])('%j is malformed', (sid) => {
+    expect(splitSessionId(sid)).toBeUndefined();
+  });
+});
+
+type MemoryStore = InstanceType<typeof session.MemoryStore>;
+
+function innerGet(inner: MemoryStore, storeId: string): Promise<unknown> {
+  return new Promise((resolve, reject) => inner.get(storeId, (err, data) => (err ? reject(err) : resolve(data))));
+}
+
+function innerAll(inner: MemoryStore): Promise<Record<string, SessionData>> {
+  return new Promise((resolve, reject) => inner.all((err, all) => (err ? reject(err) : resolve(all ?? {}))));
+}
+
+describe('EncryptedStore over a MemoryStore', () => {
+  const IDLE_SEC = 1800;
+  const ABSOLUTE_SEC = 43200;
+  let clock: number;
+  let inner: MemoryStore;
+  let store: EncryptedStore;
+
+  function user(overrides: Partial<UserSession> = {}): UserSession {
+    return {
+      sub: 'alice',
+      claims: { sub: 'alice', email: 'alice@example.com' },
+      accessToken: ACCESS_TOKEN,
+      accessTokenExpiresAt: clock + 300_000,
+      refreshToken: REFRESH_TOKEN,
+      idToken: ID_TOKEN,
+      tokenType: 'Bearer',
+      createdAt: clock,
+      absoluteExpiresAt: clock + ABSOLUTE_SEC * 1000,
+      logoutSid: 'logout-sid-value',
+      ...overrides,
+    };
+  }
+
+  function data(u?: UserSession): SessionData {
+    return { cookie: new session.Cookie(), ...(u ? { user: u } : {}) };
+  }
+
+  function get(sid: string): Promise<SessionData | null | undefined> {
+    return new Promise((resolve, reject) => store.get(sid, (err, d) => (err ? reject(err) : resolve(d))));
+  }
+  function set(sid: string, d: SessionData): Promise<void> {
+    return new Promise((resolve, reject) => store.set(sid, d, (err) => (err ? reject(err) : resolve())));
+  }
+  function touch(sid: string, d: SessionData): Promise<void> {
+    return new Promise((resolve, reject) => store.touch(sid, d, (err) => (err ? reject(err) : resolve())));
+  }
+  function destroy(sid: string): Promise<void> {
+    return new Promise((resolve, reject) => store.destroy(sid, (err) => (err ? reject(err) : resolve())));
+  }
+  async function innerExpires(storeId: string): Promise<number> {
+    const record = (await innerGet(inner, storeId)) as { cookie?: { expires?: string } } | undefined;
+    expect(typeof record?.cookie?.expires).toBe('string');
+    return Date.parse(record?.cookie?.expires as string);
+  }
+
+  beforeEach(() => {
+    // The fake clock starts at real time: the MemoryStore itself expires records on the real clock.
+    clock = Date.now();
+    inner = new session.MemoryStore();
+    store = new EncryptedStore(inner, new SessionCipher([SECRET_A]), { idleTimeoutSec: IDLE_SEC, absoluteTimeoutSec: ABSOLUTE_SEC, now: () => clock });
+  });
+
+  test('set then get returns the data', async () => {
+    const sid = newSessionId();
+    const u = user();
+    await set(sid, data(u));
+    const loaded = await get(sid);
+    expect(loaded?.user).toEqual(u);
+  });
+
+  test('the inner store holds no token, no claim and no session key, keyed by the store id only', async () => {
+    const sid = newSessionId();
+    await set(sid, data(user()));
+    const all = await innerAll(inner);
+    const { storeId, sessionKey } = splitSessionId(sid) ?? { storeId: '', sessionKey: Buffer.alloc(0) };
+    expect(Object.keys(all)).toEqual([storeId]);
+    const dump = JSON.stringify(all);
+    for (const needle of [ACCESS_TOKEN, REFRESH_TOKEN, ID_TOKEN, 'alice@example.com', 'logout-sid-value', sessionKey.toString('base64url'), sid]) {
+      expect(dump).not.toContain(needle);
+      expect(dump).not.toContain(Buffer.from(needle).toString('base64'));
+    }
+    expect(JSON.stringify(all[storeId])).toMatch(/"data":"v1\./);
+  });
+
+  test('a malformed sid: get returns null without an error', async () => {
+    await expect(get('not-a-session-id')).resolves.toBeNull();
+    await expect(get('')).resolves.toBeNull();
+  });
+
+  test('an unknown sid: get returns null', async () => {
+    await expect(get(newSessionId())).resolves.toBeNull();
+  });
+
+  test('the right store id with another session key: null, and the record stays for its owner', async () => {
+    const sid = newSessionId();
+    await set(sid, data(user()));
+    const storeId = sid.slice(0, sid.indexOf('.'));
+    const forged = `${storeId}.${randomBytes(32).toString('base64url')}`;
+    await expect(get(forged)).resolves.toBeNull();
+    expect((await get(sid))?.user?.sub).toBe('alice');
+  });
+
+  test('a record copied under another store id does not decrypt (AAD binds it)', async () => {
+    const sid = newSessionId();
+    await set(sid, data(user()));
+    const parts = splitSessionId(sid);
+    const stored = await innerGet(inner, parts?.storeId ?? '');
+    const otherStoreId = randomBytes(16).toString('base64url');
+    await new Promise<void>((resolve) => inner.set(otherStoreId, stored as SessionData, () => resolve()));
+    await expect(get(`${otherStoreId}.${parts?.sessionKey.toString('base64url')}`)).resolves.toBeNull();
+  });
+
+  test('a session written under a retired secret is readable after rotation', async () => {
+    const sid = newSessionId();
+    await set(sid, data(user()));
+    const rotated = new EncryptedStore(inner, new SessionCipher([SECRET_B, SECRET_A]), { idleTimeoutSec: IDLE_SEC, absoluteTimeoutSec: ABSOLUTE_SEC, now: () => clock });
+    const loaded = await new Promise<SessionData | null | undefined>((resolve) => rotated.get(sid, (_err, d) => resolve(d)));
+    expect(loaded?.user?.accessToken).toBe(ACCESS_TOKEN);
+    const dropped = new EncryptedStore(inner, new SessionCipher([SECRET_B]), { idleTimeoutSec: IDLE_SEC, absoluteTimeoutSec: ABSOLUTE_SEC, now: () => clock });
+    const none = await new Promise<SessionData | null | undefined>((resolve) => dropped.get(sid, (_err, d) => resolve(d)));
+    expect(none).toBeNull();
+  });
+
+  test('a session past its absolute deadline is gone, and so is its inner record', async () => {
+    const sid = newSessionId();
+    const storeId = sid.slice(0, sid.indexOf('.'));
+    await set(sid, data(user({ absoluteExpiresAt: clock + 60_000 })));
+    clock += 59_000;
+    expect((await get(sid))?.user?.sub).toBe('alice');
+    clock += 1_000;
+    await expect(get(sid)).resolves.toBeNull();
+    await expect(innerGet(inner, storeId)).resolves.toBeUndefined();
+  });
+
+  test('the inner expiry is now + idle when the absolute deadline is further', async () => {
+    const sid = newSessionId();
+    await set(sid, data(user()));
+    expect(await innerExpires(sid.slice(0, 22))).toBe(clock + IDLE_SEC * 1000);
+  });
+
+  test('the inner expiry is the absolute deadline when that comes first', async () => {
+    const sid = newSessionId();
+    const deadline = clock + 600_000;
+    await set(sid, data(user({ absoluteExpiresAt: deadline })));
+    expect(await innerExpires(sid.slice(0, 22))).toBe(deadline);
+  });
+
+  test('without a user the inner expiry is the idle timeout', async () => {
+    const sid = newSessionId();
+    await set(sid, data());
+    expect(await innerExpires(sid.slice(0, 22))).toBe(clock + IDLE_SEC * 1000);
+  });
+
+  test('touch slides the idle expiry, capped by the absolute deadline, and keeps the data', async () => {
+    const sid = newSessionId();
+    const storeId = sid.slice(0, 22);
+    const started = clock;
+    const deadline = started + 3600_000;
+    const d = data(user({ absoluteExpiresAt: deadline }));
+    await set(sid, d);
+    expect(await innerExpires(storeId)).toBe(started + IDLE_SEC * 1000);
+
+    clock = started + 600_000;
+    await touch(sid, d);
+    expect(await innerExpires(storeId)).toBe(started + 600_000 + IDLE_SEC * 1000);
+    expect((await get(sid))?.user?.refreshToken).toBe(REFRESH_TOKEN);
+
+    clock = started + 3000_000;
+    await touch(sid, d);
+    expect(await innerExpires(storeId)).toBe(deadline);
+  });
+
+  test('touch with a malformed sid does nothing and does not fail', async () => {
+    await expect(touch('bad', data())).resolves.toBeUndefined();
+    expect(await innerAll(inner)).toEqual({});
+  });
+
+  test('set with a malformed sid is an error and stores nothing', async () => {
+    await expect(set('bad', data(user()))).rejects.toThrow();
+    expect(await innerAll(inner)).toEqual({});
+  });
+
+  test('destroy removes the record', async () => {
+    const sid = newSessionId();
+    await set(sid, data(user()));
+    await destroy(sid);
+    await expect(get(sid)).resolves.toBeNull();
+    expect(await innerAll(inner)).toEqual({});
+  });
+});
