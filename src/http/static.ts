@@ -29,5 +29,7 @@ export function staticSpa(dir: string): Router {
 function isNavigation(req: Request): boolean {
   if (req.method !== 'GET' && req.method !== 'HEAD') return false;
   if (/^\/(api|auth)(\/|$)/.test(req.path)) return false;
+  // A missing file (`/favicon.ico`, `/assets/app.123.js`) is a 404, not the SPA shell.
+  if (/\.[A-Za-z0-9]+$/.test(req.path)) return false;
   return req.accepts(['html', 'json']) === 'html';
 }

@@ -11,6 +11,7 @@ import {
   type JWKS,
   type KoaContextWithOIDC,
 } from 'oidc-provider';
+import { createIdpStorage } from './idp-storage.ts';
 
 export const TEST_CLIENT_ID = 'bff';
 export const TEST_CLIENT_SECRET = 'bff-secret-which-is-long-enough';
@@ -94,7 +95,8 @@ type BackchannelCapableClient = { backchannelLogout(sub: string, sid: string): P
  * browsers do not scope cookies by port, and the two must not share a cookie host.
  */
 export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
-  let provider: Provider | undefined;
+  // Before listening, so that a bad option leaves no server behind to hold jest open.
+  const clients = options.clients ?? [defaultClient(options)];
   let onRequest: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
   const server = createServer((req, res) => onRequest?.(req, res));
   // The port must exist before the provider, whose issuer contains it.
@@ -102,19 +104,29 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
   const issuer = `http://localhost:${port}`;
 
   const counts: IdpCounts = { authorizationCode: 0, refreshToken: 0, clientCredentials: 0, par: 0, revocation: 0 };
+  const disabledAccounts = new Set<string>();
   const signingKey = testSigningKey();
-  const accessTokenTtl = options.accessTokenTtl ?? 300;
-  const refreshTokenTtl = options.refreshTokenTtl ?? 14 * 24 * 3600;
+  const provider = new Provider(issuer, configure(options, clients, signingKey.jwk, disabledAccounts));
+  provider.on('grant.success', (ctx) => countGrant(counts, ctx));
+  provider.on('pushed_authorization_request.success', () => {
+    counts.par += 1;
+  });
+  provider.on('server_error', (_ctx, err) => {
+    console.error('test IdP server_error:', err);
+  });
+  // There is no revocation event in oidc-provider 9: count answered revocation requests instead.
+  provider.use(async (ctx, next) => {
+    await next();
+    const oidc: { route?: string } | undefined = ctx.oidc;
+    if (oidc?.route === 'revocation' && ctx.status === 200) counts.revocation += 1;
+  });
 
   const idp: TestIdp = {
     issuer,
     port,
-    get provider(): Provider {
-      if (provider === undefined) throw new Error('provider not created yet');
-      return provider;
-    },
+    provider,
     nextAccount: 'alice',
-    disabledAccounts: new Set(),
+    disabledAccounts,
     counts,
     signingKey: { kid: SIGNING_KEY_ID, alg: 'RS256', privateKey: signingKey.privateKey },
     resetCounts() {
@@ -130,7 +142,7 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
       return (await response.json()) as IntrospectionResponse;
     },
     async sendBackchannelLogout(sub, sid, clientId = TEST_CLIENT_ID) {
-      const client = await idp.provider.Client.find(clientId);
+      const client = await provider.Client.find(clientId);
       if (!client) throw new Error(`unknown client ${clientId}`);
       await (client as unknown as BackchannelCapableClient).backchannelLogout(sub, sid);
     },
@@ -147,9 +159,26 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
     },
   };
 
-  const configuration: Configuration = {
+  const callback = provider.callback();
+  onRequest = (req, res) => {
+    if (req.url?.startsWith(INTERACTION_PATH)) {
+      autoInteraction(provider, idp, req, res).catch((err: unknown) => {
+        if (!res.headersSent) res.writeHead(400, { 'content-type': 'text/plain' });
+        res.end(`test IdP interaction failed: ${err instanceof Error ? err.message : String(err)}`);
+      });
+      return;
+    }
+    void callback(req, res);
+  };
+  return idp;
+}
+
+function configure(options: IdpOptions, clients: ClientMetadata[], signingJwk: JWK, disabledAccounts: ReadonlySet<string>): Configuration {
+  const accessTokenTtl = options.accessTokenTtl ?? 300;
+  const refreshTokenTtl = options.refreshTokenTtl ?? 14 * 24 * 3600;
+  return {
     clients: [
-      ...(options.clients ?? [defaultClient(options)]),
+      ...clients,
       {
         client_id: INTROSPECTOR.id,
         client_secret: INTROSPECTOR.secret,
@@ -159,12 +188,14 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
         token_endpoint_auth_method: 'client_secret_basic',
       },
     ],
-    jwks: { keys: [signingKey.jwk] },
+    adapter: createIdpStorage(),
+    jwks: { keys: [signingJwk] },
     cookies: { keys: COOKIE_KEYS },
     pkce: { required: () => true },
     features: {
       devInteractions: { enabled: false },
-      revocation: { enabled: true },
+      // oidc-provider's default rule, spelled out: a client revokes only its own tokens.
+      revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
       // Resource servers introspect tokens issued to the gateway: any registered client may ask.
       introspection: { enabled: true, allowedPolicy: async () => true },
       rpInitiatedLogout: { enabled: true, logoutSource: autoConfirmLogout, postLogoutSuccessSource: loggedOutPage },
@@ -183,7 +214,7 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
     },
     // Scope-based claims in the ID token too, so the gateway needs no userinfo call.
     conformIdTokenClaims: false,
-    findAccount: (_ctx, sub) => (idp.disabledAccounts.has(sub) ? undefined : testAccount(sub)),
+    findAccount: (_ctx, sub) => (disabledAccounts.has(sub) ? undefined : testAccount(sub)),
     interactions: { url: (_ctx, interaction) => `${INTERACTION_PATH}${interaction.uid}` },
     // By default a refresh token also needs offline_access and prompt=consent; the gateway's tests want one always.
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
@@ -206,36 +237,6 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
     // but back-channel logout must reach a gateway on 127.0.0.1.
     fetch: (url, init) => fetch(url, { ...init, dispatcher: undefined } as RequestInit),
   };
-
-  const created = new Provider(issuer, configuration);
-  provider = created;
-  created.on('grant.success', (ctx) => countGrant(counts, ctx));
-  created.on('pushed_authorization_request.success', () => {
-    counts.par += 1;
-  });
-  created.on('server_error', (_ctx, err) => {
-    console.error('test IdP server_error:', err);
-  });
-  // There is no revocation event in oidc-provider 9: count answered revocation requests instead.
-  created.use(async (ctx, next) => {
-    await next();
-    const oidc: { route?: string } | undefined = ctx.oidc;
-    if (oidc?.route === 'revocation' && ctx.status === 200) counts.revocation += 1;
-  });
-
-  const callback = created.callback();
-  onRequest = (req, res) => {
-    if (req.url?.startsWith(INTERACTION_PATH)) {
-      autoInteraction(created, idp, req, res).catch((err: unknown) => {
-        if (!res.headersSent) res.writeHead(400, { 'content-type': 'text/plain' });
-        res.end(`test IdP interaction failed: ${err instanceof Error ? err.message : String(err)}`);
-      });
-      return;
-    }
-    void callback(req, res);
-  };
-
-  return idp;
 }
 
 function defaultClient(options: IdpOptions): ClientMetadata {

@@ -13,9 +13,10 @@ export type RedisServer = {
 export type StartRedisOptions = {
   /** Restart on a known port, e.g. after stopping it to simulate an outage. */
   port?: number;
+  /** Default `redis-server` from PATH. */
+  binary?: string;
 };
 
-const REDIS_BINARY = 'redis-server';
 const READY_DEADLINE_MS = 10_000;
 const KILL_GRACE_MS = 2_000;
 const OUTPUT_TAIL_CHARS = 4_000;
@@ -32,7 +33,7 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
   if (port === 6379) throw new Error('startRedis: refusing port 6379, which may belong to a real Redis');
 
   const child = spawn(
-    REDIS_BINARY,
+    options.binary ?? 'redis-server',
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', tmpdir()],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
@@ -63,9 +64,11 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
   };
   process.once('exit', killOnExit);
 
+  const polling = new AbortController();
   try {
-    await Promise.race([waitForPong(port, READY_DEADLINE_MS), spawnFailed, exitedEarly]);
+    await Promise.race([waitForPong(port, READY_DEADLINE_MS, polling.signal), spawnFailed, exitedEarly]);
   } catch (err) {
+    polling.abort();
     await stopChild(child, exited);
     process.removeListener('exit', killOnExit);
     throw err;
@@ -100,10 +103,11 @@ async function stopChild(child: ChildProcess, exited: Promise<void>): Promise<vo
   }
 }
 
-async function waitForPong(port: number, deadlineMs: number): Promise<void> {
+/** Polls until Redis answers, the deadline passes, or `signal` says the start failed otherwise. */
+async function waitForPong(port: number, deadlineMs: number, signal: AbortSignal): Promise<void> {
   const deadline = Date.now() + deadlineMs;
   let lastError: unknown;
-  while (Date.now() < deadline) {
+  while (Date.now() < deadline && !signal.aborted) {
     try {
       if (await ping(port, Math.max(deadline - Date.now(), 1))) return;
       lastError = new Error('unexpected reply to PING');

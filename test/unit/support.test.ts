@@ -107,6 +107,12 @@ describe('redis-server child process', () => {
     }
   });
 
+  it('says how to install redis-server when it is missing', async () => {
+    await expect(startRedis({ binary: '/nonexistent/redis-server' })).rejects.toThrow(
+      'install it with `apt-get install -y redis-server`',
+    );
+  });
+
   it('global setup shares one for the run', async () => {
     expect(await rawPing(Number(new URL(testRedisUrl()).port))).toBe('+PONG');
   });
