@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import * as client from 'openid-client';
 import type { GatewayConfig } from '../config/types.ts';
+import type { TokenSet } from '../tokens/types.ts';
 import { clientAuthentication } from './client-auth.ts';
 import { IdpUnavailableError } from './errors.ts';
 
@@ -9,16 +10,6 @@ export interface LoginChecks {
   state: string;
   nonce: string;
   codeVerifier: string;
-}
-
-export interface TokenSet {
-  accessToken: string;
-  /** Epoch milliseconds. */
-  accessTokenExpiresAt?: number;
-  refreshToken?: string;
-  idToken?: string;
-  tokenType: string;
-  scope?: string;
 }
 
 export interface LoginResult {

@@ -37,21 +37,22 @@ export class SessionReader {
   async load(req: IncomingMessage): Promise<LoadedSession | undefined> {
     const cookie = readCookie(req, this.cookieName);
     const sid = cookie === undefined ? undefined : this.unsign(cookie);
-    if (sid === undefined || !splitSessionId(sid)) return undefined;
+    const parts = sid === undefined ? undefined : splitSessionId(sid);
+    if (sid === undefined || !parts) return undefined;
     const data = await new Promise<SessionData | null | undefined>((resolve, reject) =>
       this.store.get(sid, (err, session) => (err ? reject(err) : resolve(session))),
     );
     if (!data) return undefined;
-    this.touch(sid, data);
+    this.touch(sid, parts.storeId, data);
     return { sid, data };
   }
 
-  private touch(sid: string, data: SessionData): void {
+  private touch(sid: string, storeId: string, data: SessionData): void {
     const now = Date.now();
-    const last = this.lastTouch.get(sid);
+    const last = this.lastTouch.get(storeId);
     if (last !== undefined && now - last < TOUCH_INTERVAL_MS) return;
     if (this.lastTouch.size >= MAX_TRACKED_TOUCHES) this.lastTouch.clear();
-    this.lastTouch.set(sid, now);
+    this.lastTouch.set(storeId, now);
     // A failed touch only shortens the idle window; the read that needed the session already succeeded.
     this.store.touch(sid, data, () => undefined);
   }

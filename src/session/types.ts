@@ -1,15 +1,10 @@
+import type { TokenSet } from '../tokens/types.ts';
+
 /** What the gateway keeps for a signed-in browser. Lives only encrypted in the store. */
-export interface UserSession {
+export interface UserSession extends TokenSet {
   sub: string;
   /** ID token claims (merged with userinfo), protocol-only claims removed. */
   claims: Record<string, unknown>;
-  accessToken: string;
-  /** Epoch milliseconds; undefined when the IdP did not say. */
-  accessTokenExpiresAt?: number;
-  refreshToken?: string;
-  idToken?: string;
-  tokenType: string;
-  scope?: string;
   /** Epoch milliseconds. */
   createdAt: number;
   /** Epoch milliseconds after which the session is over, however active. */
