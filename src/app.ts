@@ -2,6 +2,7 @@ import express, { type Express, type RequestHandler } from 'express';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
+import { backchannelLogoutRouter, type BackchannelDeps } from './auth/backchannel.ts';
 import { authRouter } from './auth/router.ts';
 import type { LoginTransactions } from './auth/transaction.ts';
 import type { GatewayConfig } from './config/types.ts';
@@ -13,6 +14,9 @@ import type { OidcClient } from './oidc/client.ts';
 import { apiProxy } from './proxy/handler.ts';
 import type { Upstream } from './proxy/upstream.ts';
 import type { SessionReader } from './session/reader.ts';
+import type { SessionIndex } from './session/session-index.ts';
+import type { ClientTokenCache } from './tokens/client-credentials.ts';
+import type { TokenRefresher } from './tokens/refresher.ts';
 
 export interface AppDeps {
   logger: Logger;
@@ -23,6 +27,10 @@ export interface AppDeps {
   /** Lean session reads for the proxy path. */
   sessionReader: SessionReader;
   upstreams: readonly Upstream[];
+  refresher: TokenRefresher;
+  clientTokens: ClientTokenCache;
+  index: SessionIndex;
+  backchannel: BackchannelDeps;
 }
 
 /** Wires the gateway's pieces into one Express app; the pieces live in their own modules. */
@@ -56,7 +64,7 @@ export function createApp(config: GatewayConfig, deps: AppDeps): Express {
     }),
   );
 
-  app.use(apiProxy({ config, upstreams: deps.upstreams, sessions: deps.sessionReader }));
+  app.use(apiProxy({ config, upstreams: deps.upstreams, sessions: deps.sessionReader, refresher: deps.refresher, clientTokens: deps.clientTokens }));
 
   app.use(
     helmet({
@@ -66,7 +74,8 @@ export function createApp(config: GatewayConfig, deps: AppDeps): Express {
       },
     }),
   );
-  app.use('/auth', authRouter({ config, oidc: deps.oidc, transactions: deps.transactions, session: deps.session, logger: deps.logger }));
+  app.use('/auth', backchannelLogoutRouter(deps.backchannel));
+  app.use('/auth', authRouter({ config, oidc: deps.oidc, transactions: deps.transactions, session: deps.session, index: deps.index, logger: deps.logger }));
   if (config.staticDir) app.use(staticSpa(config.staticDir));
   app.use((req, res) => sendProblem(res, new HttpProblem(404, 'not_found', `Nothing is served at ${req.path}.`)));
   app.use(errorHandler(deps.logger));

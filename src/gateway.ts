@@ -5,12 +5,16 @@ import { createApp } from './app.ts';
 import { LoginTransactions } from './auth/transaction.ts';
 import type { GatewayConfig } from './config/types.ts';
 import { OidcClient } from './oidc/client.ts';
+import { LogoutTokenValidator } from './oidc/logout-token.ts';
 import { createAdminServer } from './ops/admin.ts';
 import { createLogger } from './ops/logger.ts';
 import { createUpstream } from './proxy/upstream.ts';
 import { sessionMiddleware } from './session/middleware.ts';
 import { SessionReader } from './session/reader.ts';
+import { SessionIndex } from './session/session-index.ts';
 import { createStores } from './session/stores.ts';
+import { ClientTokenCache } from './tokens/client-credentials.ts';
+import { TokenRefresher } from './tokens/refresher.ts';
 
 export interface Gateway {
   url: string;
@@ -34,6 +38,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const oidc = new OidcClient(config, logger);
   await oidc.start();
   const upstreams = config.routes.map((route) => createUpstream(route, logger));
+  const index = new SessionIndex(stores.kv);
   const app = createApp(config, {
     logger,
     oidc,
@@ -41,6 +46,10 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     session: sessionMiddleware(config, stores.sessions),
     sessionReader: new SessionReader(config, stores.sessions),
     upstreams,
+    refresher: new TokenRefresher({ oidc, sessions: stores.sessions, kv: stores.kv, skewMs: config.refreshSkewSec * 1000, logger }),
+    clientTokens: new ClientTokenCache(oidc, config.refreshSkewSec * 1000, logger),
+    index,
+    backchannel: { validator: new LogoutTokenValidator(oidc, config.clientId, stores.kv), index, sessions: stores.sessions, logger },
   });
   const server = http.createServer(app);
   const adminServer = createAdminServer({ pingStore: () => stores.kv.ping(), idpReady: () => oidc.ready });

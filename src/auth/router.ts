@@ -9,6 +9,8 @@ import { safeReturnTo } from '../http/return-to.ts';
 import { describe, type OidcClient } from '../oidc/client.ts';
 import { IdpUnavailableError, isNetworkError } from '../oidc/errors.ts';
 import { destroySession, regenerateSession, saveSession } from '../session/session-ops.ts';
+import { splitSessionId } from '../session/ids.ts';
+import type { SessionIndex, SessionOwner } from '../session/session-index.ts';
 import type { UserSession } from '../session/types.ts';
 import { sendLoginFailure, type LoginFailure } from './error-page.ts';
 import type { LoginTransactions } from './transaction.ts';
@@ -18,6 +20,7 @@ export interface AuthRouterDeps {
   oidc: OidcClient;
   transactions: LoginTransactions;
   session: RequestHandler;
+  index: SessionIndex;
   logger: Logger;
 }
 
@@ -72,7 +75,8 @@ export function authRouter(deps: AuthRouterDeps): Router {
       claims: result.claims,
       ...result.tokens,
       createdAt: now,
-      absoluteExpiresAt: now + config.sessionAbsoluteTimeoutSec * 1000,
+      // Never longer than the refresh token lives, when the IdP says how long that is.
+      absoluteExpiresAt: Math.min(now + config.sessionAbsoluteTimeoutSec * 1000, result.tokens.refreshTokenExpiresAt ?? Infinity),
       logoutSid: randomBytes(16).toString('base64url'),
       ...(result.idpSid ? { idpSid: result.idpSid } : {}),
     };
@@ -80,6 +84,8 @@ export function authRouter(deps: AuthRouterDeps): Router {
     await regenerateSession(req);
     req.session.user = user;
     await saveSession(req);
+    const storeId = splitSessionId(req.sessionID)?.storeId as string;
+    await deps.index.add(storeId, owner(user), user.absoluteExpiresAt - now);
     logger.info({ event: 'login' }, 'login completed');
     res.setHeader('Cache-Control', 'no-store');
     res.redirect(302, tx.returnTo);
@@ -129,10 +135,16 @@ export function authRouter(deps: AuthRouterDeps): Router {
         logger.warn({ reason: describe(err) }, 'refresh token revocation failed');
       }
     }
+    const storeId = splitSessionId(req.sessionID)?.storeId;
     await destroySession(req);
+    if (storeId) await deps.index.remove(storeId, owner(user));
     res.clearCookie(config.cookieName, { httpOnly: true, secure: config.secure, sameSite: config.sameSite, path: '/' });
     logger.info({ event: 'logout' }, 'logout completed');
     return oidc.endSessionUrl(user.idToken);
+  }
+
+  function owner(user: UserSession): SessionOwner {
+    return { issuer: oidc.metadata().issuer, sub: user.sub, ...(user.idpSid ? { sid: user.idpSid } : {}) };
   }
 
   return router;

@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { TOKEN_MODES, type RouteConfig } from './types.ts';
 
-const LATER_MODES = ['client', 'user-or-client'];
 const METHOD = /^[A-Z]+$/;
 
 const routeSchema = z
@@ -17,15 +16,9 @@ const routeSchema = z
       .regex(/^\/[A-Za-z0-9._~!$&'()*+,;=:@/-]*$/, 'must be an absolute path ("/" or "/v1/orders")')
       .refine((p) => !p.split('/').some((s) => s === '.' || s === '..'), 'must not contain dot segments')
       .optional(),
-    token: z.string().superRefine((mode, ctx) => {
-      if ((TOKEN_MODES as readonly string[]).includes(mode)) return;
-      ctx.addIssue({
-        code: 'custom',
-        message: LATER_MODES.includes(mode)
-          ? `"${mode}" (client-credentials tokens) is not supported yet; use one of ${TOKEN_MODES.join(', ')}`
-          : `must be one of ${TOKEN_MODES.join(', ')}`,
-      });
-    }),
+    token: z.enum(TOKEN_MODES, { message: `must be one of ${TOKEN_MODES.join(', ')}` }),
+    scope: z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/, 'must be space-separated scope names').optional(),
+    resource: z.string().refine((v) => isAbsoluteUri(v), 'must be an absolute URI without a fragment (RFC 8707)').optional(),
     methods: z.array(z.string().transform((m) => m.toUpperCase()).pipe(z.string().regex(METHOD, 'must be an HTTP method name'))).min(1).optional(),
     websocket: z.boolean().default(false),
     timeoutMs: z.number().int().min(1).max(3_600_000).default(30_000),
@@ -33,6 +26,14 @@ const routeSchema = z
   .strict();
 
 const fileSchema = z.object({ routes: z.array(routeSchema) }).strict();
+
+function isAbsoluteUri(text: string): boolean {
+  try {
+    return !new URL(text).hash;
+  } catch {
+    return false;
+  }
+}
 
 function isHttpUrl(text: string): boolean {
   try {
@@ -59,6 +60,9 @@ export function parseRoutes(json: unknown, source: string): { routes: RouteConfi
   const problems: string[] = [];
   const seen = new Map<string, number>();
   const routes = parsed.data.routes.map((r, i): RouteConfig => {
+    if ((r.scope !== undefined || r.resource !== undefined) && r.token !== 'client' && r.token !== 'user-or-client') {
+      problems.push(`${source}: routes.${i}: scope and resource apply only to token "client" or "user-or-client"`);
+    }
     const prefix = trimSlash(r.prefix);
     const earlier = seen.get(prefix);
     if (earlier !== undefined) problems.push(`${source}: routes.${i}.prefix: "${prefix}" is already used by routes.${earlier}`);
@@ -67,7 +71,9 @@ export function parseRoutes(json: unknown, source: string): { routes: RouteConfi
       prefix,
       target: new URL(r.target),
       ...(r.rewrite !== undefined ? { rewrite: trimSlash(r.rewrite) } : {}),
-      token: r.token as RouteConfig['token'],
+      token: r.token,
+      ...(r.scope !== undefined ? { scope: r.scope } : {}),
+      ...(r.resource !== undefined ? { resource: r.resource } : {}),
       ...(r.methods ? { methods: [...new Set(r.methods)] } : {}),
       websocket: r.websocket,
       timeoutMs: r.timeoutMs,

@@ -1,4 +1,4 @@
-export const TOKEN_MODES = ['user', 'user-optional', 'none'] as const;
+export const TOKEN_MODES = ['user', 'user-optional', 'client', 'user-or-client', 'none'] as const;
 export type TokenMode = (typeof TOKEN_MODES)[number];
 
 export const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const;
@@ -15,6 +15,9 @@ export interface RouteConfig {
   methods?: readonly string[];
   websocket: boolean;
   timeoutMs: number;
+  /** Client-credentials token request parameters (`client` and `user-or-client` routes). */
+  scope?: string;
+  resource?: string;
 }
 
 export interface GatewayConfig {

@@ -149,6 +149,30 @@ export class OidcClient {
     };
   }
 
+  /**
+   * Refresh-token grant. A response without a new refresh token keeps the
+   * old one; with rotation the new one replaces it.
+   */
+  async refresh(refreshToken: string): Promise<TokenSet> {
+    const response = await client.refreshTokenGrant(this.current(), refreshToken);
+    return tokenSet(response);
+  }
+
+  /** The gateway's own token (client-credentials grant). */
+  async clientCredentials(parameters: Record<string, string>): Promise<TokenSet> {
+    return tokenSet(await client.clientCredentialsGrant(this.current(), parameters));
+  }
+
+  /** The IdP's issuer identifier and JWKS URI, once discovery succeeded. */
+  metadata(): { issuer: string; jwksUri?: string; signingAlgs?: string[] } {
+    const metadata = this.current().serverMetadata();
+    return {
+      issuer: metadata.issuer,
+      ...(metadata.jwks_uri ? { jwksUri: metadata.jwks_uri } : {}),
+      ...(metadata.id_token_signing_alg_values_supported ? { signingAlgs: metadata.id_token_signing_alg_values_supported } : {}),
+    };
+  }
+
   /** RFC 7009; a no-op when the IdP has no revocation endpoint. */
   async revokeRefreshToken(refreshToken: string): Promise<void> {
     const configuration = this.current();
@@ -170,11 +194,15 @@ export class OidcClient {
 }
 
 function tokenSet(response: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers): TokenSet {
+  const now = Date.now();
   const expiresIn = response.expiresIn();
+  // Not in RFC 6749, but Keycloak and others state it; the session must not outlive its refresh token.
+  const refreshExpiresIn = typeof response.refresh_expires_in === 'number' && response.refresh_expires_in > 0 ? response.refresh_expires_in : undefined;
   return {
     accessToken: response.access_token,
-    ...(expiresIn !== undefined ? { accessTokenExpiresAt: Date.now() + expiresIn * 1000 } : {}),
+    ...(expiresIn !== undefined ? { accessTokenExpiresAt: now + expiresIn * 1000, accessTokenIssuedAt: now } : {}),
     ...(response.refresh_token ? { refreshToken: response.refresh_token } : {}),
+    ...(response.refresh_token && refreshExpiresIn !== undefined ? { refreshTokenExpiresAt: now + refreshExpiresIn * 1000 } : {}),
     ...(response.id_token ? { idToken: response.id_token } : {}),
     tokenType: response.token_type,
     ...(response.scope ? { scope: response.scope } : {}),

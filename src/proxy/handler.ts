@@ -1,8 +1,10 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import type { GatewayConfig } from '../config/types.ts';
+import type { GatewayConfig, RouteConfig } from '../config/types.ts';
 import { csrfProblem } from '../http/csrf.ts';
 import { HttpProblem, problems, sendProblem } from '../http/problem.ts';
 import type { SessionReader } from '../session/reader.ts';
+import type { ClientTokenCache } from '../tokens/client-credentials.ts';
+import type { TokenRefresher } from '../tokens/refresher.ts';
 import { prepareUpstreamHeaders } from './headers.ts';
 import { normalisePath } from './path.ts';
 import { RouteTable } from './route-table.ts';
@@ -12,6 +14,8 @@ export interface ProxyDeps {
   config: GatewayConfig;
   upstreams: readonly Upstream[];
   sessions: SessionReader;
+  refresher: TokenRefresher;
+  clientTokens: ClientTokenCache;
 }
 
 const API_PREFIX = '/api';
@@ -22,10 +26,39 @@ const API_PREFIX = '/api';
  * token and hand the request to the route's proxy.
  */
 export function apiProxy(deps: ProxyDeps): RequestHandler {
-  const { config, sessions } = deps;
+  const { config, sessions, refresher, clientTokens } = deps;
   const table = new RouteTable(deps.upstreams.map((u) => ({ ...u.route, upstream: u })));
   const publicHost = config.publicUrl.host;
   const publicProto = config.publicUrl.protocol.slice(0, -1);
+
+  /**
+   * The bearer token a route sends upstream, undefined for none, or the
+   * problem to answer with. A refresh that ends the session (401) downgrades
+   * the optional modes to anonymous or client; an IdP outage (503) does not.
+   */
+  async function upstreamToken(route: RouteConfig, req: Request): Promise<string | undefined | HttpProblem> {
+    if (route.token === 'none') return undefined;
+    if (route.token === 'client') return clientToken(route);
+    const session = await sessions.load(req);
+    const user = session?.data.user;
+    if (session && user) {
+      const fresh = await refresher.fresh(session.sid, user);
+      if (fresh.ok) return fresh.user.accessToken;
+      if (route.token === 'user' || fresh.problem.status !== 401) return fresh.problem;
+    } else if (route.token === 'user') {
+      return problems.notAuthenticated();
+    }
+    return route.token === 'user-or-client' ? clientToken(route) : undefined;
+  }
+
+  async function clientToken(route: RouteConfig): Promise<string | HttpProblem> {
+    try {
+      return await clientTokens.get(route.scope, route.resource);
+    } catch (err) {
+      if (err instanceof HttpProblem) return err;
+      throw err;
+    }
+  }
 
   return async function proxyApi(req: Request, res: Response, next: NextFunction): Promise<void> {
     const raw = req.originalUrl;
@@ -52,21 +85,15 @@ export function apiProxy(deps: ProxyDeps): RequestHandler {
     const refused = csrfProblem(req, config.publicOrigin, config.csrfHeader);
     if (refused) return sendProblem(res, refused);
 
-    let accessToken: string | undefined;
-    if (route.token !== 'none') {
-      const session = await sessions.load(req);
-      const user = session?.data.user;
-      const fresh = user && (user.accessTokenExpiresAt === undefined || user.accessTokenExpiresAt > Date.now());
-      if (fresh) accessToken = user.accessToken;
-      else if (route.token === 'user') return sendProblem(res, user ? problems.tokenExpired() : problems.notAuthenticated());
-    }
+    const token = await upstreamToken(route, req);
+    if (token instanceof HttpProblem) return sendProblem(res, token);
 
     prepareUpstreamHeaders(req, {
       publicHost,
       publicProto,
       forwardedFor: forwardedFor(req, config.trustProxy !== false),
       requestId: res.getHeader('x-request-id') as string,
-      ...(accessToken ? { accessToken } : {}),
+      ...(token ? { accessToken: token } : {}),
     });
     req.url = match.upstreamPath + (queryAt < 0 ? '' : raw.slice(queryAt));
     await route.upstream.handle(req, res, next);

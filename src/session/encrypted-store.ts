@@ -3,6 +3,7 @@ import type { SessionData, Store } from 'express-session';
 import type { SessionCipher } from './crypto.ts';
 import { SessionStoreError } from './errors.ts';
 import { splitSessionId } from './ids.ts';
+import { StoreSessionRecords, type LockFence, type ReplaceResult, type SessionRecords } from './records.ts';
 
 type Callback = (err?: unknown) => void;
 type GetCallback = (err: unknown, session?: SessionData | null) => void;
@@ -20,6 +21,14 @@ export interface EncryptedStoreOptions {
 }
 
 /**
+ * The record's name in the inner store. The braces are a Redis Cluster hash
+ * tag: the session and its refresh lock (`lock:{id}`) live on one slot, so a
+ * script can check the lock and write the session atomically.
+ */
+export const innerIdOf = (storeId: string): string => `{${storeId}}`;
+export const refreshLockKey = (storeId: string): string => `lock:{${storeId}}`;
+
+/**
  * Wraps an express-session store (connect-redis or the memory store) and
  * encrypts every session. The inner store never sees the session key half of
  * the id, so a dump of it decrypts nothing. It also owns the record's expiry:
@@ -29,22 +38,25 @@ export class EncryptedStore extends session.Store {
   private readonly inner: Store;
   private readonly cipher: SessionCipher;
   private readonly options: Required<EncryptedStoreOptions>;
+  private readonly records: SessionRecords;
 
-  constructor(inner: Store, cipher: SessionCipher, options: EncryptedStoreOptions) {
+  constructor(inner: Store, cipher: SessionCipher, options: EncryptedStoreOptions, records?: SessionRecords) {
     super();
     this.inner = inner;
     this.cipher = cipher;
     this.options = { now: Date.now, ...options };
+    this.records = records ?? new StoreSessionRecords(inner);
   }
 
   override get(sid: string, callback: GetCallback): void {
     const parts = splitSessionId(sid);
     if (!parts) return callback(null, null);
-    this.inner.get(parts.storeId, (err, stored) => {
+    const innerId = innerIdOf(parts.storeId);
+    this.inner.get(innerId, (err, stored) => {
       if (err) return callback(new SessionStoreError(err));
       const envelope = stored as unknown as Envelope | null | undefined;
       if (!envelope || typeof envelope.data !== 'string') return callback(null, null);
-      const plaintext = this.cipher.decrypt(envelope.data, parts.sessionKey, parts.storeId);
+      const plaintext = this.cipher.decrypt(envelope.data, parts.sessionKey, innerId);
       if (plaintext === undefined) return callback(null, null);
       let data: SessionData;
       try {
@@ -53,7 +65,7 @@ export class EncryptedStore extends session.Store {
         return callback(null, null);
       }
       if (data.user && data.user.absoluteExpiresAt <= this.options.now()) {
-        this.inner.destroy(parts.storeId, () => callback(null, null));
+        this.inner.destroy(innerId, () => callback(null, null));
         return;
       }
       callback(null, data);
@@ -63,11 +75,10 @@ export class EncryptedStore extends session.Store {
   override set(sid: string, data: SessionData, callback?: Callback): void {
     const parts = splitSessionId(sid);
     if (!parts) return callback?.(new Error('malformed session id'));
-    const envelope: Envelope = {
-      cookie: this.expiry(data),
-      data: this.cipher.encrypt(JSON.stringify(data), parts.sessionKey, parts.storeId),
-    };
-    this.inner.set(parts.storeId, envelope as unknown as SessionData, (err) => callback?.(err ? new SessionStoreError(err) : undefined));
+    const innerId = innerIdOf(parts.storeId);
+    this.inner.set(innerId, this.seal(data, parts.sessionKey, innerId) as unknown as SessionData, (err) =>
+      callback?.(err ? new SessionStoreError(err) : undefined),
+    );
   }
 
   /** Slides the idle timeout; express-session calls it on requests that did not change the session. */
@@ -77,13 +88,41 @@ export class EncryptedStore extends session.Store {
     const envelope = { cookie: this.expiry(data) } as unknown as SessionData;
     // Typed without an error argument, but connect-redis does pass one.
     const touch = this.inner.touch.bind(this.inner) as (sid: string, sess: SessionData, cb: Callback) => void;
-    touch(parts.storeId, envelope, (err) => callback?.(err ? new SessionStoreError(err) : undefined));
+    touch(innerIdOf(parts.storeId), envelope, (err) => callback?.(err ? new SessionStoreError(err) : undefined));
   }
 
   override destroy(sid: string, callback?: Callback): void {
     const parts = splitSessionId(sid);
     if (!parts) return callback?.();
-    this.inner.destroy(parts.storeId, (err) => callback?.(err ? new SessionStoreError(err) : undefined));
+    this.destroyStoreId(parts.storeId).then(() => callback?.(), callback);
+  }
+
+  /** Ends a session knowing only its store id (back-channel logout finds sessions that way). */
+  destroyStoreId(storeId: string): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.inner.destroy(innerIdOf(storeId), (err?: unknown) => (err ? reject(new SessionStoreError(err)) : resolve())),
+    );
+  }
+
+  read(sid: string): Promise<SessionData | undefined> {
+    return new Promise((resolve, reject) => this.get(sid, (err, data) => (err ? reject(err) : resolve(data ?? undefined))));
+  }
+
+  /**
+   * Rewrites an existing session (under the active secret, so that rotation
+   * re-encrypts sessions as they are used). Never recreates a destroyed one;
+   * with a fence, writes only while the caller still owns that lock.
+   */
+  replace(sid: string, data: SessionData, fence?: LockFence): Promise<ReplaceResult> {
+    const parts = splitSessionId(sid);
+    if (!parts) return Promise.resolve('gone');
+    const innerId = innerIdOf(parts.storeId);
+    const envelope = this.seal(data, parts.sessionKey, innerId);
+    return this.records.replace(innerId, envelope, Date.parse(envelope.cookie.expires) - this.options.now(), fence);
+  }
+
+  private seal(data: SessionData, sessionKey: Buffer, innerId: string): Envelope {
+    return { cookie: this.expiry(data), data: this.cipher.encrypt(JSON.stringify(data), sessionKey, innerId) };
   }
 
   private expiry(data: SessionData): Envelope['cookie'] {

@@ -6,8 +6,8 @@ import { readCookie } from '../http/cookies.ts';
 import type { EncryptedStore } from './encrypted-store.ts';
 import { splitSessionId } from './ids.ts';
 
-/** How often one instance slides a session's idle timeout from the proxy path. */
-const TOUCH_INTERVAL_MS = 60_000;
+/** How often, at most, one instance slides a session's idle timeout from the proxy path. */
+const MAX_TOUCH_INTERVAL_MS = 60_000;
 const MAX_TRACKED_TOUCHES = 100_000;
 
 export interface LoadedSession {
@@ -26,11 +26,14 @@ export class SessionReader {
   private readonly secrets: readonly string[];
   private readonly store: EncryptedStore;
   private readonly lastTouch = new Map<string, number>();
+  /** A tenth of the idle timeout (at most a minute), so throttling never lets an active session idle out. */
+  private readonly touchIntervalMs: number;
 
   constructor(config: GatewayConfig, store: EncryptedStore) {
     this.cookieName = config.cookieName;
     this.secrets = config.sessionSecrets;
     this.store = store;
+    this.touchIntervalMs = Math.min(MAX_TOUCH_INTERVAL_MS, (config.sessionIdleTimeoutSec * 1000) / 10);
   }
 
   /** The signed-in session, or undefined when there is none or the cookie is not genuine. Rejects when the store fails. */
@@ -50,7 +53,7 @@ export class SessionReader {
   private touch(sid: string, storeId: string, data: SessionData): void {
     const now = Date.now();
     const last = this.lastTouch.get(storeId);
-    if (last !== undefined && now - last < TOUCH_INTERVAL_MS) return;
+    if (last !== undefined && now - last < this.touchIntervalMs) return;
     if (this.lastTouch.size >= MAX_TRACKED_TOUCHES) this.lastTouch.clear();
     this.lastTouch.set(storeId, now);
     // A failed touch only shortens the idle window; the read that needed the session already succeeded.

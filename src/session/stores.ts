@@ -6,6 +6,9 @@ import { SessionCipher } from './crypto.ts';
 import { EncryptedStore } from './encrypted-store.ts';
 import { MemoryKeyValueStore, RedisKeyValueStore, type KeyValueStore } from './kv.ts';
 import { createRedisClient } from './redis-client.ts';
+import { RedisSessionRecords, StoreSessionRecords } from './records.ts';
+
+const SESSION_PREFIX = 'bff:sess:';
 
 export interface Stores {
   sessions: EncryptedStore;
@@ -24,8 +27,9 @@ export function createStores(config: GatewayConfig, logger: Logger): Stores {
   if (config.redisUrl) {
     const client = createRedisClient(config.redisUrl, logger);
     const kv = new RedisKeyValueStore(client);
+    const records = new RedisSessionRecords(client, SESSION_PREFIX, (key) => kv.redisKey(key));
     return {
-      sessions: new EncryptedStore(new RedisStore({ client, prefix: 'bff:sess:' }), cipher, timeouts),
+      sessions: new EncryptedStore(new RedisStore({ client, prefix: SESSION_PREFIX }), cipher, timeouts, records),
       cipher,
       kv,
       kind: 'redis',
@@ -41,7 +45,7 @@ export function createStores(config: GatewayConfig, logger: Logger): Stores {
   pruner.unref();
   const kv = new MemoryKeyValueStore();
   return {
-    sessions: new EncryptedStore(memory, cipher, timeouts),
+    sessions: new EncryptedStore(memory, cipher, timeouts, new StoreSessionRecords(memory, kv)),
     cipher,
     kv,
     kind: 'memory',

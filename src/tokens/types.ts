@@ -3,7 +3,11 @@ export interface TokenSet {
   accessToken: string;
   /** Epoch milliseconds; undefined when the IdP did not say. */
   accessTokenExpiresAt?: number;
+  /** Epoch milliseconds at which the access token was received. */
+  accessTokenIssuedAt?: number;
   refreshToken?: string;
+  /** Epoch milliseconds, when the IdP states it (`refresh_expires_in`, as Keycloak does). */
+  refreshTokenExpiresAt?: number;
   idToken?: string;
   tokenType: string;
   scope?: string;

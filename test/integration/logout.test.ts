@@ -20,7 +20,7 @@ async function login(): Promise<{ cookie: string; logoutUrl: string; tokens: Rec
   const tokens = stack.tokenResponses.at(-1) as Record<string, string>;
   const user = await request(stack.gw.url).get('/auth/user').set('Cookie', cookieHeader);
   const storeId = /^s:([^.]+)\./.exec(decodeURIComponent(jar.get(stack.gw.url, 'bff') as string))?.[1];
-  return { cookie: cookieHeader, logoutUrl: user.body.logoutUrl as string, tokens, storeKey: `bff:sess:${storeId}` };
+  return { cookie: cookieHeader, logoutUrl: user.body.logoutUrl as string, tokens, storeKey: `bff:sess:{${storeId}}` };
 }
 
 async function expectEnded(session: { cookie: string; storeKey: string; tokens: Record<string, string> }): Promise<void> {

@@ -38,7 +38,7 @@ describe('encrypted session in Redis', () => {
     const cookieValue = decodeURIComponent(jar.get(stack.gw.url, 'bff') as string);
     const [, storeId, sessionKey] = /^s:([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})\./.exec(cookieValue) ?? [];
     expect(storeId).toBeDefined();
-    const raw = await redis.get(`bff:sess:${storeId}`);
+    const raw = await redis.get(`bff:sess:{${storeId}}`);
     expect(raw).not.toBeNull();
     const stored = raw as string;
     for (const form of tokenForms(tokens)) expect(stored).not.toContain(form);
@@ -49,7 +49,7 @@ describe('encrypted session in Redis', () => {
     expect(envelope.data).toMatch(/^v1\.[A-Za-z0-9_-]{8}\./);
     expect(stored).not.toContain(TEST_SESSION_SECRET);
     // The record expires by itself: idle timeout as TTL.
-    const ttl = await redis.ttl(`bff:sess:${storeId}`);
+    const ttl = await redis.ttl(`bff:sess:{${storeId}}`);
     expect(ttl).toBeGreaterThan(1700);
     expect(ttl).toBeLessThanOrEqual(1800);
   });

@@ -440,11 +440,19 @@ describe('routes file', () => {
     expect(problems[0]).toContain('routes.0');
   });
 
-  test.each(['client', 'user-or-client'])('token mode %p is refused as not supported yet', (token) => {
-    const problems = routesProblems(route({ token }));
-    expect(problems).toHaveLength(1);
-    expect(problems[0]).toContain('routes.0.token');
-    expect(problems[0]).toContain('not supported yet');
+  test.each(['client', 'user-or-client'])('token mode %p is accepted with an optional scope and resource', (token) => {
+    const path = join(cwd, 'routes-under-test.json');
+    writeFileSync(path, route({ token, scope: 'orders:read orders:write', resource: 'https://orders.example.com' }));
+    const [loaded] = loadConfig(baseEnv({ BFF_ROUTES_FILE: path }), cwd).routes;
+    expect(loaded).toMatchObject({ token, scope: 'orders:read orders:write', resource: 'https://orders.example.com' });
+  });
+
+  test('scope and resource are refused on user routes, and malformed ones anywhere', () => {
+    expect(routesProblems(route({ token: 'user', scope: 'x' }))[0]).toContain('scope and resource apply only to token "client" or "user-or-client"');
+    const problems = routesProblems(route({ token: 'client', scope: 'two  spaces', resource: 'not a uri' }));
+    expect(problems).toHaveLength(2);
+    expect(problems.join('\n')).toContain('routes.0.scope');
+    expect(problems.join('\n')).toContain('routes.0.resource');
   });
 
   test('an unknown token mode is refused, listing the valid ones', () => {
@@ -452,7 +460,6 @@ describe('routes file', () => {
     expect(problems).toHaveLength(1);
     expect(problems[0]).toContain('routes.0.token');
     expect(problems[0]).toContain('user-optional');
-    expect(problems[0]).not.toContain('not supported yet');
   });
 
   test('a missing token mode is refused', () => {
@@ -493,7 +500,7 @@ describe('routes file', () => {
 
   test('several route problems are reported together with environment problems', () => {
     const path = join(cwd, 'bad.json');
-    writeFileSync(path, JSON.stringify({ routes: [{ prefix: '/auth', target: 'ftp://x', token: 'client' }] }));
+    writeFileSync(path, JSON.stringify({ routes: [{ prefix: '/auth', target: 'ftp://x', token: 'admin' }] }));
     const problems = problemsOf(without(baseEnv({ BFF_ROUTES_FILE: path }), 'BFF_CLIENT_ID'), cwd);
     expect(problemsNaming(problems, 'BFF_CLIENT_ID')).toHaveLength(1);
     expect(problems.filter((p) => p.includes('routes.0.'))).toHaveLength(3);

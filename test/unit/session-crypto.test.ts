@@ -3,7 +3,7 @@ import session from 'express-session';
 import type { SessionData } from 'express-session';
 import { randomBytes } from 'node:crypto';
 import { SessionCipher } from '../../src/session/crypto.ts';
-import { EncryptedStore } from '../../src/session/encrypted-store.ts';
+import { EncryptedStore, innerIdOf } from '../../src/session/encrypted-store.ts';
 import { newSessionId, splitSessionId } from '../../src/session/ids.ts';
 import type { UserSession } from '../../src/session/types.ts';
 
@@ -192,7 +192,7 @@ describe('session ids', () => {
 type MemoryStore = InstanceType<typeof session.MemoryStore>;
 
 function innerGet(inner: MemoryStore, storeId: string): Promise<unknown> {
-  return new Promise((resolve, reject) => inner.get(storeId, (err, data) => (err ? reject(err) : resolve(data))));
+  return new Promise((resolve, reject) => inner.get(innerIdOf(storeId), (err, data) => (err ? reject(err) : resolve(data))));
 }
 
 function innerAll(inner: MemoryStore): Promise<Record<string, SessionData>> {
@@ -264,13 +264,13 @@ describe('EncryptedStore over a MemoryStore', () => {
     await set(sid, data(user()));
     const all = await innerAll(inner);
     const { storeId, sessionKey } = splitSessionId(sid) ?? { storeId: '', sessionKey: Buffer.alloc(0) };
-    expect(Object.keys(all)).toEqual([storeId]);
+    expect(Object.keys(all)).toEqual([innerIdOf(storeId)]);
     const dump = JSON.stringify(all);
     for (const needle of [ACCESS_TOKEN, REFRESH_TOKEN, ID_TOKEN, 'alice@example.com', 'logout-sid-value', sessionKey.toString('base64url'), sid]) {
       expect(dump).not.toContain(needle);
       expect(dump).not.toContain(Buffer.from(needle).toString('base64'));
     }
-    expect(JSON.stringify(all[storeId])).toMatch(/"data":"v1\./);
+    expect(JSON.stringify(all[innerIdOf(storeId)])).toMatch(/"data":"v1\./);
   });
 
   test('a malformed sid: get returns null without an error', async () => {

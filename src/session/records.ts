@@ -1,0 +1,78 @@
+import type { SessionData, Store } from 'express-session';
+import { SessionStoreError } from './errors.ts';
+import type { KeyValueStore } from './kv.ts';
+import type { RedisClient } from './redis-client.ts';
+
+/** A lock whose owner alone may write: protects tokens from an instance whose lock expired mid-refresh. */
+export interface LockFence {
+  key: string;
+  token: string;
+}
+
+export type ReplaceResult = 'ok' | 'gone' | 'lost-lock';
+
+/**
+ * Writes to an existing session record that must never bring a destroyed
+ * session back: a replace succeeds only while the record exists (and while
+ * the writer still holds its lock), atomically.
+ */
+export interface SessionRecords {
+  replace(innerId: string, value: object, ttlMs: number, fence?: LockFence): Promise<ReplaceResult>;
+}
+
+const REPLACE = `
+if ARGV[3] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[3] then return -1 end
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`;
+
+/** Redis: one script checks the fence and the record's existence and writes, so nothing can interleave. */
+export class RedisSessionRecords implements SessionRecords {
+  private readonly client: RedisClient;
+  private readonly sessionPrefix: string;
+  private readonly lockKey: (key: string) => string;
+
+  constructor(client: RedisClient, sessionPrefix: string, lockKey: (key: string) => string) {
+    this.client = client;
+    this.sessionPrefix = sessionPrefix;
+    this.lockKey = lockKey;
+  }
+
+  async replace(innerId: string, value: object, ttlMs: number, fence?: LockFence): Promise<ReplaceResult> {
+    const sessionKey = this.sessionPrefix + innerId;
+    let reply: unknown;
+    try {
+      reply = await this.client.eval(REPLACE, {
+        // The lock key shares the session key's hash tag, so the script stays on one Redis Cluster slot.
+        keys: [sessionKey, fence ? this.lockKey(fence.key) : sessionKey],
+        arguments: [JSON.stringify(value), String(Math.max(1, Math.ceil(ttlMs))), fence?.token ?? ''],
+      });
+    } catch (err) {
+      throw new SessionStoreError(err);
+    }
+    return reply === 1 ? 'ok' : reply === 0 ? 'gone' : 'lost-lock';
+  }
+}
+
+/** Any express-session store in one process (the memory store): check and write happen without yielding to other requests' writes. */
+export class StoreSessionRecords implements SessionRecords {
+  private readonly inner: Store;
+  private readonly kv: KeyValueStore | undefined;
+
+  constructor(inner: Store, kv?: KeyValueStore) {
+    this.inner = inner;
+    this.kv = kv;
+  }
+
+  async replace(innerId: string, value: object, _ttlMs: number, fence?: LockFence): Promise<ReplaceResult> {
+    if (fence && this.kv && !(await this.kv.holdsLock(fence.key, fence.token))) return 'lost-lock';
+    const existing = await new Promise<SessionData | null | undefined>((resolve, reject) =>
+      this.inner.get(innerId, (err, data) => (err ? reject(new SessionStoreError(err)) : resolve(data))),
+    );
+    if (!existing) return 'gone';
+    await new Promise<void>((resolve, reject) =>
+      this.inner.set(innerId, value as SessionData, (err?: unknown) => (err ? reject(new SessionStoreError(err)) : resolve())),
+    );
+    return 'ok';
+  }
+}

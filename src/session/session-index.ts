@@ -1,0 +1,53 @@
+import { createHash } from 'node:crypto';
+import type { KeyValueStore } from './kv.ts';
+
+export interface SessionOwner {
+  /** The IdP's issuer: a sub or sid is only unique per issuer. */
+  issuer: string;
+  sub: string;
+  /** The IdP's session id (`sid` claim), when it sends one. */
+  sid?: string;
+}
+
+/** Hashed so that the index keys carry no user identifier in clear. */
+const keyFor = (kind: 'sub' | 'sid', issuer: string, value: string): string =>
+  `idx:${kind}:${createHash('sha256').update(`${issuer}\n${value}`).digest('base64url')}`;
+
+/**
+ * Finds sessions by the IdP's `sid` or `sub`, on every instance (the index
+ * lives in the shared store), for back-channel logout. Entries expire with
+ * the longest-lived session they name; a stale member (a session that ended
+ * on its own) costs nothing but a delete of a missing key.
+ */
+export class SessionIndex {
+  private readonly kv: KeyValueStore;
+
+  constructor(kv: KeyValueStore) {
+    this.kv = kv;
+  }
+
+  async add(storeId: string, owner: SessionOwner, ttlMs: number): Promise<void> {
+    await this.kv.addToSet(keyFor('sub', owner.issuer, owner.sub), storeId, ttlMs);
+    if (owner.sid) await this.kv.addToSet(keyFor('sid', owner.issuer, owner.sid), storeId, ttlMs);
+  }
+
+  async remove(storeId: string, owner: SessionOwner): Promise<void> {
+    await this.kv.removeFromSet(keyFor('sub', owner.issuer, owner.sub), storeId);
+    if (owner.sid) await this.kv.removeFromSet(keyFor('sid', owner.issuer, owner.sid), storeId);
+  }
+
+  /** Store ids of the sessions a logout token names: by `sid` when it has one, else every session of `sub`. */
+  async find(issuer: string, claims: { sub?: string; sid?: string }): Promise<string[]> {
+    if (claims.sid) return this.kv.members(keyFor('sid', issuer, claims.sid));
+    if (claims.sub) return this.kv.members(keyFor('sub', issuer, claims.sub));
+    return [];
+  }
+
+  /** Forgets the index entries of a logout token once its sessions are gone. */
+  async forget(issuer: string, claims: { sub?: string; sid?: string }): Promise<void> {
+    const keys: string[] = [];
+    if (claims.sid) keys.push(keyFor('sid', issuer, claims.sid));
+    else if (claims.sub) keys.push(keyFor('sub', issuer, claims.sub));
+    await this.kv.delete(...keys);
+  }
+}
