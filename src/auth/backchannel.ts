@@ -35,9 +35,15 @@ export function backchannelLogoutRouter(deps: BackchannelDeps): Router {
       if (err instanceof IdpUnavailableError) return res.status(503).json({ error: 'temporarily_unavailable', error_description: 'OpenID provider metadata not loaded yet' });
       throw err;
     }
-    const storeIds = await deps.index.find(target.issuer, target);
-    await Promise.all(storeIds.map((id) => deps.sessions.destroyStoreId(id)));
-    await deps.index.forget(target.issuer, target);
+    let storeIds: string[];
+    try {
+      storeIds = await deps.index.find(target.issuer, target);
+      await Promise.all(storeIds.map((id) => deps.sessions.destroyStoreId(id)));
+      await deps.index.forget(target.issuer, target);
+    } catch (err) {
+      await deps.validator.release(target).catch(() => undefined);
+      throw err;
+    }
     deps.onLogout?.(storeIds.length);
     deps.logger.info({ event: 'backchannel_logout', sessions: storeIds.length, by: target.sid ? 'sid' : 'sub' }, 'back-channel logout');
     res.status(200).end();

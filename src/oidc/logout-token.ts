@@ -20,6 +20,8 @@ export interface LogoutTarget {
   issuer: string;
   sub?: string;
   sid?: string;
+  /** Where the token's jti is recorded as used. */
+  replayKey: string;
 }
 
 /**
@@ -74,8 +76,14 @@ export class LogoutTokenValidator {
     const sid = typeof payload.sid === 'string' && payload.sid ? payload.sid : undefined;
     if (!sub && !sid) throw new LogoutTokenError('logout token names neither sub nor sid');
     const jti = payload.jti as string;
-    const fresh = await this.kv.setIfAbsent(`bcl:jti:${createHash('sha256').update(`${issuer}\n${jti}`).digest('base64url')}`, '1', REPLAY_TTL_MS);
+    const replayKey = `bcl:jti:${createHash('sha256').update(`${issuer}\n${jti}`).digest('base64url')}`;
+    const fresh = await this.kv.setIfAbsent(replayKey, '1', REPLAY_TTL_MS);
     if (!fresh) throw new LogoutTokenError('logout token was already used (jti replay)');
-    return { issuer, ...(sub ? { sub } : {}), ...(sid ? { sid } : {}) };
+    return { issuer, ...(sub ? { sub } : {}), ...(sid ? { sid } : {}), replayKey };
+  }
+
+  /** Un-records a token whose sessions could not be ended, so that the IdP's retry is not refused as a replay. */
+  async release(target: LogoutTarget): Promise<void> {
+    await this.kv.delete(target.replayKey);
   }
 }
