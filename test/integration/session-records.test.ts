@@ -1,0 +1,88 @@
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import session from 'express-session';
+import { RedisStore } from 'connect-redis';
+import { pino } from 'pino';
+import { SessionCipher } from '../../src/session/crypto.ts';
+import { EncryptedStore, refreshLockKey } from '../../src/session/encrypted-store.ts';
+import { newSessionId, splitSessionId } from '../../src/session/ids.ts';
+import { MemoryKeyValueStore, RedisKeyValueStore, type KeyValueStore } from '../../src/session/kv.ts';
+import { RedisSessionRecords, StoreSessionRecords } from '../../src/session/records.ts';
+import { createRedisClient, type RedisClient } from '../../src/session/redis-client.ts';
+import type { UserSession } from '../../src/session/types.ts';
+
+const cipher = new SessionCipher(['records-test-secret-0123456789-abcdefghijklmnop']);
+const timeouts = { idleTimeoutSec: 600, absoluteTimeoutSec: 3600 };
+
+function user(accessToken: string): UserSession {
+  const now = Date.now();
+  return { sub: 'alice', claims: {}, accessToken, tokenType: 'bearer', createdAt: now, absoluteExpiresAt: now + 3_600_000, logoutSid: 'x' };
+}
+const cookie = { originalMaxAge: 3_600_000 } as session.Cookie;
+
+let client: RedisClient;
+
+beforeAll(async () => {
+  const url = process.env.BFF_TEST_REDIS_URL;
+  if (!url) throw new Error('BFF_TEST_REDIS_URL is not set');
+  client = createRedisClient(url, pino({ level: 'silent' }));
+  // The gateway's client connects in the background (it must start while Redis is down).
+  while (!client.isReady) await new Promise((r) => setTimeout(r, 10));
+});
+afterAll(async () => {
+  await client?.close();
+});
+
+const variants: Array<[string, () => { store: EncryptedStore; kv: KeyValueStore }]> = [
+  [
+    'redis',
+    () => {
+      const kv = new RedisKeyValueStore(client, 'bff-records-test:');
+      const prefix = 'bff-records-test:sess:';
+      return { store: new EncryptedStore(new RedisStore({ client, prefix }), cipher, timeouts, new RedisSessionRecords(client, prefix, (k) => kv.redisKey(k))), kv };
+    },
+  ],
+  [
+    'memory',
+    () => {
+      const inner = new session.MemoryStore();
+      const kv = new MemoryKeyValueStore();
+      return { store: new EncryptedStore(inner, cipher, timeouts, new StoreSessionRecords(inner, kv)), kv };
+    },
+  ],
+];
+
+describe.each(variants)('session replace (%s)', (_name, make) => {
+  const write = (store: EncryptedStore, sid: string, token: string) =>
+    new Promise<void>((resolve, reject) => store.set(sid, { cookie, user: user(token) }, (err) => (err ? reject(err) : resolve())));
+
+  test('replaces an existing session while the writer holds the lock', async () => {
+    const { store, kv } = make();
+    const sid = newSessionId();
+    await write(store, sid, 'old');
+    const lock = refreshLockKey(splitSessionId(sid)?.storeId as string);
+    const token = (await kv.acquireLock(lock, 5000)) as string;
+    expect(await store.replace(sid, { cookie, user: user('new') }, { key: lock, token })).toBe('ok');
+    expect((await store.read(sid))?.user?.accessToken).toBe('new');
+    await kv.releaseLock(lock, token);
+  });
+
+  test('never brings back a session destroyed in the meantime', async () => {
+    const { store } = make();
+    const sid = newSessionId();
+    await write(store, sid, 'old');
+    await new Promise<void>((resolve) => store.destroy(sid, () => resolve()));
+    expect(await store.replace(sid, { cookie, user: user('new') })).toBe('gone');
+    expect(await store.read(sid)).toBeUndefined();
+  });
+
+  test('does not write when the lock has passed to someone else', async () => {
+    const { store, kv } = make();
+    const sid = newSessionId();
+    await write(store, sid, 'newer');
+    const lock = refreshLockKey(splitSessionId(sid)?.storeId as string);
+    const theirs = (await kv.acquireLock(lock, 5000)) as string;
+    expect(await store.replace(sid, { cookie, user: user('older') }, { key: lock, token: 'expired-holder' })).toBe('lost-lock');
+    expect((await store.read(sid))?.user?.accessToken).toBe('newer');
+    await kv.releaseLock(lock, theirs);
+  });
+});
