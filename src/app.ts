@@ -11,12 +11,11 @@ import { HttpProblem, sendProblem } from './http/problem.ts';
 import { requestIdOf } from './http/request-id.ts';
 import { staticSpa } from './http/static.ts';
 import type { OidcClient } from './oidc/client.ts';
+import type { UpstreamCredentials } from './proxy/credentials.ts';
 import { apiProxy } from './proxy/handler.ts';
-import type { Upstream } from './proxy/upstream.ts';
-import type { SessionReader } from './session/reader.ts';
+import type { ApiRoutes } from './proxy/routing.ts';
+import type { UpstreamRoute } from './proxy/upstream.ts';
 import type { SessionIndex } from './session/session-index.ts';
-import type { ClientTokenCache } from './tokens/client-credentials.ts';
-import type { TokenRefresher } from './tokens/refresher.ts';
 
 export interface AppDeps {
   logger: Logger;
@@ -24,11 +23,9 @@ export interface AppDeps {
   transactions: LoginTransactions;
   /** express-session, for the `/auth` routes that change the session. */
   session: RequestHandler;
-  /** Lean session reads for the proxy path. */
-  sessionReader: SessionReader;
-  upstreams: readonly Upstream[];
-  refresher: TokenRefresher;
-  clientTokens: ClientTokenCache;
+  /** The `/api` route table (each route with its proxy) and what each route sends upstream. */
+  routes: ApiRoutes<UpstreamRoute>;
+  credentials: UpstreamCredentials;
   index: SessionIndex;
   backchannel: BackchannelDeps;
 }
@@ -64,7 +61,7 @@ export function createApp(config: GatewayConfig, deps: AppDeps): Express {
     }),
   );
 
-  app.use(apiProxy({ config, upstreams: deps.upstreams, sessions: deps.sessionReader, refresher: deps.refresher, clientTokens: deps.clientTokens }));
+  app.use(apiProxy({ config, routes: deps.routes, credentials: deps.credentials }));
 
   app.use(
     helmet({

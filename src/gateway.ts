@@ -8,7 +8,10 @@ import { OidcClient } from './oidc/client.ts';
 import { LogoutTokenValidator } from './oidc/logout-token.ts';
 import { createAdminServer } from './ops/admin.ts';
 import { createLogger } from './ops/logger.ts';
+import { UpstreamCredentials } from './proxy/credentials.ts';
+import { ApiRoutes } from './proxy/routing.ts';
 import { createUpstream } from './proxy/upstream.ts';
+import { webSocketUpgrade } from './proxy/websocket.ts';
 import { sessionMiddleware } from './session/middleware.ts';
 import { SessionReader } from './session/reader.ts';
 import { SessionIndex } from './session/session-index.ts';
@@ -37,21 +40,26 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const stores = createStores(config, logger);
   const oidc = new OidcClient(config, logger);
   await oidc.start();
-  const upstreams = config.routes.map((route) => createUpstream(route, logger));
+  const upstreamRoutes = config.routes.map((route) => ({ ...route, upstream: createUpstream(route, logger) }));
+  const routes = new ApiRoutes(upstreamRoutes);
+  const credentials = new UpstreamCredentials(
+    new SessionReader(config, stores.sessions),
+    new TokenRefresher({ oidc, sessions: stores.sessions, kv: stores.kv, skewMs: config.refreshSkewSec * 1000, logger }),
+    new ClientTokenCache(oidc, config.refreshSkewSec * 1000, logger),
+  );
   const index = new SessionIndex(stores.kv);
   const app = createApp(config, {
     logger,
     oidc,
     transactions: new LoginTransactions(config, stores.kv, stores.cipher),
     session: sessionMiddleware(config, stores.sessions),
-    sessionReader: new SessionReader(config, stores.sessions),
-    upstreams,
-    refresher: new TokenRefresher({ oidc, sessions: stores.sessions, kv: stores.kv, skewMs: config.refreshSkewSec * 1000, logger }),
-    clientTokens: new ClientTokenCache(oidc, config.refreshSkewSec * 1000, logger),
+    routes,
+    credentials,
     index,
     backchannel: { validator: new LogoutTokenValidator(oidc, config.clientId, stores.kv), index, sessions: stores.sessions, logger },
   });
   const server = http.createServer(app);
+  server.on('upgrade', webSocketUpgrade({ config, routes, credentials, logger }));
   const adminServer = createAdminServer({ pingStore: () => stores.kv.ping(), idpReady: () => oidc.ready });
   await listen(server, config.port, options.host);
   await listen(adminServer, config.adminPort, options.host);
@@ -68,7 +76,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       const drained = Promise.all([closeServer(server, graceMs), closeServer(adminServer, graceMs)]);
       await drained;
       oidc.close();
-      for (const upstream of upstreams) upstream.close();
+      for (const route of upstreamRoutes) route.upstream.close();
       await stores.close();
     },
   };

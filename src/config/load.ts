@@ -151,6 +151,15 @@ export function loadConfig(rawEnv: Env, cwd = process.cwd()): GatewayConfig {
   const errorUrl = read('BFF_ERROR_URL', z.string().refine((v) => v.startsWith('/') && !v.startsWith('//') ? true : isAbsoluteHttp(v), 'must be a path ("/login-error") or an absolute http(s) URL'));
   const trustProxy = read('BFF_TRUST_PROXY', z.string().transform(parseTrustProxy), false as GatewayConfig['trustProxy']);
   const staticDirText = get('BFF_STATIC_DIR');
+  const spaDevUrl = read('BFF_SPA_DEV_URL', z.string().refine((v) => isAbsoluteHttp(v), 'must be an absolute http(s) URL of the SPA dev server').transform((v) => new URL(v)));
+  if (staticDirText !== undefined && spaDevUrl !== undefined) problems.push('BFF_SPA_DEV_URL: set either BFF_STATIC_DIR (built SPA) or BFF_SPA_DEV_URL (dev server), not both');
+  const contentSecurityPolicy = read(
+    'BFF_CSP',
+    z.string().refine((v) => !/[\r\n]/.test(v), 'must be one line'),
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+  );
+  const logSub = read('BFF_LOG_SUB', lower(bool), false);
+  const shutdownTimeoutSec = duration('BFF_SHUTDOWN_TIMEOUT', 25);
   const logLevel = read('BFF_LOG_LEVEL', lower(z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` })), 'info');
 
   const routesFile = resolve(cwd, get('BFF_ROUTES_FILE') ?? 'config/routes.json');
@@ -188,7 +197,11 @@ export function loadConfig(rawEnv: Env, cwd = process.cwd()): GatewayConfig {
     ...(errorUrl !== undefined ? { errorUrl } : {}),
     trustProxy,
     ...(staticDirText !== undefined ? { staticDir: resolve(cwd, staticDirText) } : {}),
+    ...(spaDevUrl !== undefined ? { spaDevUrl } : {}),
+    contentSecurityPolicy,
     logLevel,
+    logSub,
+    shutdownTimeoutSec,
   };
 }
 

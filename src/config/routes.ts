@@ -1,8 +1,14 @@
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { TOKEN_MODES, type RouteConfig } from './types.ts';
 
 const METHOD = /^[A-Z]+$/;
+/** Headers a route may not set statically: the gateway owns them, or they are hop-by-hop. */
+const RESERVED_HEADERS = new Set([
+  'authorization', 'cookie', 'host', 'connection', 'keep-alive', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade',
+  'content-length', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id', 'forwarded',
+]);
 
 const routeSchema = z
   .object({
@@ -21,6 +27,15 @@ const routeSchema = z
     resource: z.string().refine((v) => isAbsoluteUri(v), 'must be an absolute URI without a fragment (RFC 8707)').optional(),
     methods: z.array(z.string().transform((m) => m.toUpperCase()).pipe(z.string().regex(METHOD, 'must be an HTTP method name'))).min(1).optional(),
     websocket: z.boolean().default(false),
+    stripPrefix: z.boolean().default(false),
+    headers: z
+      .record(
+        z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'header names must be tokens').refine((h) => !RESERVED_HEADERS.has(h.toLowerCase()), 'this header is set by the gateway itself'),
+        z.string().regex(/^[\t\x20-\x7e]*$/, 'header values must be printable ASCII'),
+      )
+      .optional(),
+    userHeaders: z.array(z.string().regex(/^[A-Za-z0-9_]+$/, 'claim names only (letters, digits, _)')).optional(),
+    caFile: z.string().min(1).optional(),
     timeoutMs: z.number().int().min(1).max(3_600_000).default(30_000),
   })
   .strict();
@@ -44,6 +59,15 @@ function isHttpUrl(text: string): boolean {
   }
 }
 
+function readable(path: string): boolean {
+  try {
+    readFileSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function trimSlash(path: string): string {
   return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
 }
@@ -60,6 +84,13 @@ export function parseRoutes(json: unknown, source: string): { routes: RouteConfi
   const problems: string[] = [];
   const seen = new Map<string, number>();
   const routes = parsed.data.routes.map((r, i): RouteConfig => {
+    if (r.stripPrefix && r.rewrite !== undefined) problems.push(`${source}: routes.${i}: set either rewrite or stripPrefix (stripPrefix is rewrite "/")`);
+    if (r.userHeaders && r.token !== 'user' && r.token !== 'user-optional' && r.token !== 'user-or-client') {
+      problems.push(`${source}: routes.${i}.userHeaders: needs a token mode with a user (user, user-optional, user-or-client)`);
+    }
+    if (r.caFile !== undefined && !r.target.startsWith('https:')) problems.push(`${source}: routes.${i}.caFile: only applies to an https target`);
+    const caFile = r.caFile === undefined ? undefined : resolve(dirname(source), r.caFile);
+    if (caFile !== undefined && !readable(caFile)) problems.push(`${source}: routes.${i}.caFile: cannot read ${caFile}`);
     if ((r.scope !== undefined || r.resource !== undefined) && r.token !== 'client' && r.token !== 'user-or-client') {
       problems.push(`${source}: routes.${i}: scope and resource apply only to token "client" or "user-or-client"`);
     }
@@ -70,12 +101,15 @@ export function parseRoutes(json: unknown, source: string): { routes: RouteConfi
     return {
       prefix,
       target: new URL(r.target),
-      ...(r.rewrite !== undefined ? { rewrite: trimSlash(r.rewrite) } : {}),
+      ...(r.rewrite !== undefined ? { rewrite: trimSlash(r.rewrite) } : r.stripPrefix ? { rewrite: '/' } : {}),
       token: r.token,
       ...(r.scope !== undefined ? { scope: r.scope } : {}),
       ...(r.resource !== undefined ? { resource: r.resource } : {}),
       ...(r.methods ? { methods: [...new Set(r.methods)] } : {}),
       websocket: r.websocket,
+      ...(r.headers ? { headers: r.headers } : {}),
+      ...(r.userHeaders ? { userHeaders: r.userHeaders } : {}),
+      ...(caFile !== undefined ? { caFile } : {}),
       timeoutMs: r.timeoutMs,
     };
   });

@@ -18,6 +18,12 @@ export interface RouteConfig {
   /** Client-credentials token request parameters (`client` and `user-or-client` routes). */
   scope?: string;
   resource?: string;
+  /** Static extra headers for the upstream request. */
+  headers?: Readonly<Record<string, string>>;
+  /** Claims sent as `X-User-<Claim>` headers (with `X-User-Sub`), for upstreams that do not validate JWTs. */
+  userHeaders?: readonly string[];
+  /** PEM bundle of CAs to trust for an https target, in addition to the system's. */
+  caFile?: string;
 }
 
 export interface GatewayConfig {
@@ -54,5 +60,13 @@ export interface GatewayConfig {
   errorUrl?: string;
   trustProxy: boolean | number | string;
   staticDir?: string;
+  /** Development: proxy non-API navigations (and the HMR WebSocket) to this dev server instead of serving files. */
+  spaDevUrl?: URL;
+  /** Content-Security-Policy for the SPA's documents and the gateway's own pages. */
+  contentSecurityPolicy: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Put the user's `sub` into access log lines (off: logs carry no user identifier). */
+  logSub: boolean;
+  /** How long SIGTERM waits for in-flight requests and streams before closing them. */
+  shutdownTimeoutSec: number;
 }

@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
+import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { createProxyMiddleware, type RequestHandler } from 'http-proxy-middleware';
 import type { Response } from 'express';
@@ -20,6 +22,9 @@ export interface Upstream {
   close(): void;
 }
 
+/** A route together with its proxy, as the route table holds it. */
+export type UpstreamRoute = RouteConfig & { upstream: Upstream };
+
 /**
  * One reverse proxy per route, each with its own keep-alive agent (a new TCP
  * connection per request is an order of magnitude slower). Bodies stream both
@@ -28,11 +33,16 @@ export interface Upstream {
  */
 export function createUpstream(route: RouteConfig, logger: Logger): Upstream {
   const secure = route.target.protocol === 'https:';
-  const agent = secure ? new https.Agent({ keepAlive: true, maxSockets: 256 }) : new http.Agent({ keepAlive: true, maxSockets: 256 });
+  // An extra CA is trusted in addition to the system's, never instead of verification.
+  const ca = route.caFile ? [...tls.rootCertificates, readFileSync(route.caFile, 'utf8')] : undefined;
+  const agent = secure
+    ? new https.Agent({ keepAlive: true, maxSockets: 256, rejectUnauthorized: true, ...(ca ? { ca } : {}) })
+    : new http.Agent({ keepAlive: true, maxSockets: 256 });
   const handle = createProxyMiddleware({
     target: route.target.href,
     changeOrigin: true,
     xfwd: false,
+    secure: true,
     agent,
     ejectPlugins: true,
     plugins: [

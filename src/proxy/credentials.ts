@@ -1,0 +1,60 @@
+import type { IncomingMessage } from 'node:http';
+import type { RouteConfig } from '../config/types.ts';
+import { HttpProblem, problems } from '../http/problem.ts';
+import type { SessionReader } from '../session/reader.ts';
+import type { ClientTokenCache } from '../tokens/client-credentials.ts';
+import type { TokenRefresher } from '../tokens/refresher.ts';
+import { userHeaders } from './headers.ts';
+
+export interface Credentials {
+  accessToken?: string;
+  /** `X-User-*` headers, for routes that ask for them and have a user. */
+  user?: Record<string, string>;
+}
+
+/**
+ * What a route sends upstream on behalf of this request: the user's fresh
+ * token, the gateway's client token, or nothing — or the problem to answer
+ * with. A refresh that ends the session (401) downgrades the optional modes
+ * to anonymous or client; an IdP outage (503) does not.
+ */
+export class UpstreamCredentials {
+  private readonly sessions: SessionReader;
+  private readonly refresher: TokenRefresher;
+  private readonly clientTokens: ClientTokenCache;
+
+  constructor(sessions: SessionReader, refresher: TokenRefresher, clientTokens: ClientTokenCache) {
+    this.sessions = sessions;
+    this.refresher = refresher;
+    this.clientTokens = clientTokens;
+  }
+
+  async forRoute(route: RouteConfig, req: IncomingMessage): Promise<Credentials | HttpProblem> {
+    if (route.token === 'none') return {};
+    if (route.token === 'client') return this.client(route);
+    const session = await this.sessions.load(req);
+    const user = session?.data.user;
+    if (session && user) {
+      const fresh = await this.refresher.fresh(session.sid, user);
+      if (fresh.ok) {
+        return {
+          accessToken: fresh.user.accessToken,
+          ...(route.userHeaders ? { user: userHeaders(fresh.user.sub, fresh.user.claims, route.userHeaders) } : {}),
+        };
+      }
+      if (route.token === 'user' || fresh.problem.status !== 401) return fresh.problem;
+    } else if (route.token === 'user') {
+      return problems.notAuthenticated();
+    }
+    return route.token === 'user-or-client' ? this.client(route) : {};
+  }
+
+  private async client(route: RouteConfig): Promise<Credentials | HttpProblem> {
+    try {
+      return { accessToken: await this.clientTokens.get(route.scope, route.resource) };
+    } catch (err) {
+      if (err instanceof HttpProblem) return err;
+      throw err;
+    }
+  }
+}

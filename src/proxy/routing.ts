@@ -1,0 +1,47 @@
+import type { RouteConfig } from '../config/types.ts';
+import { HttpProblem } from '../http/problem.ts';
+import { normalisePath } from './path.ts';
+import { RouteTable } from './route-table.ts';
+
+const API_PREFIX = '/api';
+
+export interface ResolvedRoute<R extends RouteConfig> {
+  route: R;
+  /** Path and original query string, as the upstream must receive them. */
+  upstreamUrl: string;
+}
+
+/**
+ * Turns a raw request URL into the route and upstream URL, or the problem to
+ * answer with. The path is normalised once, here, for HTTP and WebSocket alike.
+ */
+export class ApiRoutes<R extends RouteConfig> {
+  private readonly table: RouteTable<R>;
+
+  constructor(routes: readonly R[]) {
+    this.table = new RouteTable(routes);
+  }
+
+  /** Undefined when the URL is not an `/api` URL at all (someone else serves it). */
+  resolve(rawUrl: string): ResolvedRoute<R> | HttpProblem | undefined {
+    const queryAt = rawUrl.indexOf('?');
+    const rawPath = queryAt < 0 ? rawUrl : rawUrl.slice(0, queryAt);
+    if (rawPath !== API_PREFIX && !rawPath.startsWith(`${API_PREFIX}/`) && !/^\/api%/i.test(rawPath)) return undefined;
+    const normalised = normalisePath(rawPath);
+    if (!normalised.ok) return new HttpProblem(400, 'bad_path', `The request path is not acceptable: ${normalised.reason}.`);
+    const { path } = normalised;
+    if (path !== API_PREFIX && !path.startsWith(`${API_PREFIX}/`)) return new HttpProblem(400, 'bad_path', 'The request path leaves /api once normalised.');
+    const match = this.table.match(path);
+    if (!match) return new HttpProblem(404, 'route_not_found', `No API route is configured for ${path}.`);
+    // `/api/orders/../admin` names the orders route but would land on another one: refuse rather than re-route.
+    if (normalised.lexical !== path && this.table.match(normalised.lexical)?.route !== match.route) {
+      return new HttpProblem(400, 'bad_path', 'The request path climbs out of its route prefix.');
+    }
+    return { route: match.route, upstreamUrl: match.upstreamPath + (queryAt < 0 ? '' : rawUrl.slice(queryAt)) };
+  }
+}
+
+export function methodProblem(route: RouteConfig, method: string | undefined): HttpProblem | undefined {
+  if (!route.methods || (method !== undefined && route.methods.includes(method))) return undefined;
+  return new HttpProblem(405, 'method_not_allowed', `${method ?? 'This method'} is not allowed on ${route.prefix}.`, { Allow: route.methods.join(', ') });
+}

@@ -1,0 +1,77 @@
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import type { GatewayConfig } from '../config/types.ts';
+import { crossSiteProblem } from '../http/csrf.ts';
+import { HttpProblem } from '../http/problem.ts';
+import { requestIdOf } from '../http/request-id.ts';
+import type { UpstreamCredentials } from './credentials.ts';
+import { upstreamIdentity } from './handler.ts';
+import { prepareUpstreamHeaders } from './headers.ts';
+import type { ApiRoutes } from './routing.ts';
+import type { UpstreamRoute } from './upstream.ts';
+
+export interface WebSocketDeps {
+  config: GatewayConfig;
+  routes: ApiRoutes<UpstreamRoute>;
+  credentials: UpstreamCredentials;
+  logger: Logger;
+  /** Upgrades that are not for `/api` (the SPA dev server's HMR socket), when there is such a target. */
+  fallback?: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  /** Sees every proxied WebSocket, so that shutdown can close them with 1001. */
+  onOpen?: (socket: Duplex) => void;
+}
+
+/**
+ * The server's `upgrade` handler. express-session and the Express stack do
+ * not run on upgrades, so the same checks run here: the route must allow
+ * WebSockets, `Origin` must be the gateway's own (a browser cannot add the
+ * CSRF header to a WebSocket), and the session is loaded and its token
+ * refreshed before any upstream connection is made.
+ */
+export function webSocketUpgrade(deps: WebSocketDeps): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
+  const { config, routes, credentials, logger } = deps;
+  return (req, socket, head) => {
+    socket.on('error', () => socket.destroy());
+    void (async () => {
+      const requestId = requestIdOf(req);
+      const origin = req.headers.origin;
+      if (origin === undefined) return refuse(socket, new HttpProblem(403, 'origin_required', 'WebSocket upgrades must carry the Origin header of the gateway.'));
+      const crossSite = crossSiteProblem(req, config.publicOrigin);
+      if (crossSite) return refuse(socket, crossSite);
+      const resolved = routes.resolve(req.url ?? '/');
+      if (resolved === undefined) {
+        if (deps.fallback) return deps.fallback(req, socket, head);
+        return refuse(socket, new HttpProblem(404, 'not_found', 'No WebSocket is served here.'));
+      }
+      if (resolved instanceof HttpProblem) return refuse(socket, resolved);
+      const { route } = resolved;
+      if (!route.websocket) return refuse(socket, new HttpProblem(404, 'websocket_not_enabled', `The route ${route.prefix} does not accept WebSockets ("websocket": true enables them).`));
+      const granted = await credentials.forRoute(route, req);
+      if (granted instanceof HttpProblem) return refuse(socket, granted);
+      if (socket.destroyed) return;
+      prepareUpstreamHeaders(req, upstreamIdentity(config, req, requestId, route, granted), true);
+      req.url = resolved.upstreamUrl;
+      deps.onOpen?.(socket);
+      // Node hands upgrades a net.Socket; the Duplex type is only the event's declared type.
+      route.upstream.handle.upgrade(req, socket as Socket, head);
+    })().catch((err: unknown) => {
+      logger.warn({ reason: err instanceof Error ? (('code' in err && String(err.code)) || err.name) : 'error' }, 'websocket upgrade failed');
+      const status = err instanceof Error && 'code' in err && err.code === 'session_store_unavailable' ? 503 : 500;
+      refuse(socket, new HttpProblem(status, status === 503 ? 'session_store_unavailable' : 'internal_error', 'The WebSocket could not be opened; retry shortly.'));
+    });
+  };
+}
+
+/** Answers the upgrade request with a plain HTTP problem response and closes the socket. */
+function refuse(socket: Duplex, problem: HttpProblem): void {
+  if (socket.destroyed) return;
+  const body = JSON.stringify({ type: 'about:blank', title: problem.title, status: problem.status, detail: problem.message, code: problem.code });
+  const extra = Object.entries(problem.headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  socket.end(
+    `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status] ?? 'Error'}\r\n` +
+      `Connection: close\r\nContent-Type: application/problem+json\r\nCache-Control: no-store\r\n${extra}` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
