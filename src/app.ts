@@ -9,6 +9,7 @@ import type { GatewayConfig } from './config/types.ts';
 import { errorHandler } from './http/error-handler.ts';
 import { HttpProblem, sendProblem } from './http/problem.ts';
 import { requestIdOf } from './http/request-id.ts';
+import type { SpaDevProxy } from './http/spa-dev.ts';
 import { staticSpa } from './http/static.ts';
 import type { OidcClient } from './oidc/client.ts';
 import type { UpstreamCredentials } from './proxy/credentials.ts';
@@ -26,6 +27,8 @@ export interface AppDeps {
   /** The `/api` route table (each route with its proxy) and what each route sends upstream. */
   routes: ApiRoutes<UpstreamRoute>;
   credentials: UpstreamCredentials;
+  /** `BFF_SPA_DEV_URL` mode. */
+  spaDev?: SpaDevProxy;
   index: SessionIndex;
   backchannel: BackchannelDeps;
 }
@@ -62,14 +65,16 @@ export function createApp(config: GatewayConfig, deps: AppDeps): Express {
   );
 
   app.use(apiProxy({ config, routes: deps.routes, credentials: deps.credentials }));
+  // The dev server's responses are its own (Vite's inline preamble would not pass the production CSP).
+  if (deps.spaDev) app.use(deps.spaDev.handle);
 
   app.use(
-    helmet({
-      strictTransportSecurity: config.secure,
-      contentSecurityPolicy: {
-        directives: { 'form-action': ["'self'"], 'frame-ancestors': ["'none'"], 'upgrade-insecure-requests': config.secure ? [] : null },
-      },
-    }),
+    helmet({ strictTransportSecurity: config.secure, contentSecurityPolicy: false }),
+    // BFF_CSP, as one configured string, rather than helmet's directive objects.
+    (_req, res, next) => {
+      res.setHeader('Content-Security-Policy', config.contentSecurityPolicy);
+      next();
+    },
   );
   app.use('/auth', backchannelLogoutRouter(deps.backchannel));
   app.use('/auth', authRouter({ config, oidc: deps.oidc, transactions: deps.transactions, session: deps.session, index: deps.index, logger: deps.logger }));

@@ -6,6 +6,7 @@ import { LoginTransactions } from './auth/transaction.ts';
 import type { GatewayConfig } from './config/types.ts';
 import { OidcClient } from './oidc/client.ts';
 import { LogoutTokenValidator } from './oidc/logout-token.ts';
+import { spaDevProxy } from './http/spa-dev.ts';
 import { createAdminServer } from './ops/admin.ts';
 import { createLogger } from './ops/logger.ts';
 import { UpstreamCredentials } from './proxy/credentials.ts';
@@ -42,6 +43,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   await oidc.start();
   const upstreamRoutes = config.routes.map((route) => ({ ...route, upstream: createUpstream(route, logger) }));
   const routes = new ApiRoutes(upstreamRoutes);
+  const spaDev = config.spaDevUrl ? spaDevProxy(config.spaDevUrl) : undefined;
   const credentials = new UpstreamCredentials(
     new SessionReader(config, stores.sessions),
     new TokenRefresher({ oidc, sessions: stores.sessions, kv: stores.kv, skewMs: config.refreshSkewSec * 1000, logger }),
@@ -55,11 +57,12 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     session: sessionMiddleware(config, stores.sessions),
     routes,
     credentials,
+    ...(spaDev ? { spaDev } : {}),
     index,
     backchannel: { validator: new LogoutTokenValidator(oidc, config.clientId, stores.kv), index, sessions: stores.sessions, logger },
   });
   const server = http.createServer(app);
-  server.on('upgrade', webSocketUpgrade({ config, routes, credentials, logger }));
+  server.on('upgrade', webSocketUpgrade({ config, routes, credentials, logger, ...(spaDev ? { fallback: spaDev.upgrade } : {}) }));
   const adminServer = createAdminServer({ pingStore: () => stores.kv.ping(), idpReady: () => oidc.ready });
   await listen(server, config.port, options.host);
   await listen(adminServer, config.adminPort, options.host);
@@ -77,6 +80,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       await drained;
       oidc.close();
       for (const route of upstreamRoutes) route.upstream.close();
+      spaDev?.close();
       await stores.close();
     },
   };

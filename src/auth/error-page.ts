@@ -32,7 +32,8 @@ export function sendLoginFailure(res: Response, code: LoginFailure, errorUrl: st
     .send(
       `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign-in failed</title>` +
         `<meta name="viewport" content="width=device-width, initial-scale=1"></head>` +
-        `<body style="font-family: system-ui, sans-serif; max-width: 36rem; margin: 4rem auto; padding: 0 1rem">` +
+        // No inline styles: the page is served under the gateway's strict Content-Security-Policy.
+        `<body>` +
         `<h1>Sign-in failed</h1><p>${escapeHtml(detail)}</p><p><small>Error code: ${escapeHtml(code)}</small></p>` +
         `<p><a href="/auth/login">Sign in again</a> · <a href="/">Home</a></p></body></html>`,
     );
