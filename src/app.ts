@@ -1,14 +1,12 @@
 import express, { type Express, type RequestHandler } from 'express';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
-import { pinoHttp } from 'pino-http';
 import { backchannelLogoutRouter, type BackchannelDeps } from './auth/backchannel.ts';
-import { authRouter } from './auth/router.ts';
+import { authRouter, type LoginStats } from './auth/router.ts';
 import type { LoginTransactions } from './auth/transaction.ts';
 import type { GatewayConfig } from './config/types.ts';
 import { errorHandler } from './http/error-handler.ts';
 import { HttpProblem, sendProblem } from './http/problem.ts';
-import { requestIdOf } from './http/request-id.ts';
 import type { SpaDevProxy } from './http/spa-dev.ts';
 import { staticSpa } from './http/static.ts';
 import type { OidcClient } from './oidc/client.ts';
@@ -20,6 +18,9 @@ import type { SessionIndex } from './session/session-index.ts';
 
 export interface AppDeps {
   logger: Logger;
+  /** First in the chain: request id, access log line and request metrics. */
+  observe: RequestHandler;
+  loginStats?: LoginStats;
   oidc: OidcClient;
   transactions: LoginTransactions;
   /** express-session, for the `/auth` routes that change the session. */
@@ -45,24 +46,7 @@ export function createApp(config: GatewayConfig, deps: AppDeps): Express {
     Object.defineProperty(app.request, 'secure', { get: () => true });
   }
 
-  app.use(
-    pinoHttp({
-      logger: deps.logger,
-      genReqId: (req, res) => {
-        const id = requestIdOf(req);
-        res.setHeader('x-request-id', id);
-        return id;
-      },
-      // Only the path: query strings carry authorization codes and states.
-      serializers: {
-        // originalUrl: the proxy rewrites req.url to the upstream path before the access log is written.
-        req: (req: { id: string; method: string; url: string; originalUrl?: string }) => ({ id: req.id, method: req.method, path: (req.originalUrl ?? req.url).split('?')[0] }),
-        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-      },
-      wrapSerializers: false,
-      quietReqLogger: true,
-    }),
-  );
+  app.use(deps.observe);
 
   app.use(apiProxy({ config, routes: deps.routes, credentials: deps.credentials }));
   // The dev server's responses are its own (Vite's inline preamble would not pass the production CSP).
@@ -77,7 +61,7 @@ export function createApp(config: GatewayConfig, deps: AppDeps): Express {
     },
   );
   app.use('/auth', backchannelLogoutRouter(deps.backchannel));
-  app.use('/auth', authRouter({ config, oidc: deps.oidc, transactions: deps.transactions, session: deps.session, index: deps.index, logger: deps.logger }));
+  app.use('/auth', authRouter({ config, oidc: deps.oidc, transactions: deps.transactions, session: deps.session, index: deps.index, logger: deps.logger, ...(deps.loginStats ? { stats: deps.loginStats } : {}) }));
   if (config.staticDir) app.use(staticSpa(config.staticDir));
   app.use((req, res) => sendProblem(res, new HttpProblem(404, 'not_found', `Nothing is served at ${req.path}.`)));
   app.use(errorHandler(deps.logger));

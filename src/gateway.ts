@@ -8,13 +8,19 @@ import { OidcClient } from './oidc/client.ts';
 import { LogoutTokenValidator } from './oidc/logout-token.ts';
 import { spaDevProxy } from './http/spa-dev.ts';
 import { createAdminServer } from './ops/admin.ts';
+import { httpObserver } from './ops/http-observer.ts';
+import { timedIdpFetch } from './ops/idp-metrics.ts';
 import { createLogger } from './ops/logger.ts';
+import { GatewayMetrics } from './ops/metrics.ts';
+import { ObservedSessionReader, observedUpstream } from './ops/observed.ts';
+import { observeRedisCommands } from './ops/redis-metrics.ts';
+import { routeLabeller } from './ops/request-facts.ts';
+import { drainServer, ShutdownRegistry } from './ops/shutdown.ts';
 import { UpstreamCredentials } from './proxy/credentials.ts';
 import { ApiRoutes } from './proxy/routing.ts';
 import { createUpstream } from './proxy/upstream.ts';
 import { webSocketUpgrade } from './proxy/websocket.ts';
 import { sessionMiddleware } from './session/middleware.ts';
-import { SessionReader } from './session/reader.ts';
 import { SessionIndex } from './session/session-index.ts';
 import { createStores } from './session/stores.ts';
 import { ClientTokenCache } from './tokens/client-credentials.ts';
@@ -25,9 +31,16 @@ export interface Gateway {
   adminUrl: string;
   server: http.Server;
   adminServer: http.Server;
-  /** Stops accepting, lets in-flight requests finish (up to `graceMs`), then closes every connection and client. */
+  /**
+   * Graceful shutdown: readiness 503 at once, WebSockets closed with 1001, no
+   * new connections; in-flight requests and streams finish (up to `graceMs`),
+   * then every connection and client is closed.
+   */
   close(graceMs?: number): Promise<void>;
 }
+
+/** The admin port outlives the drain (readiness must say 503 throughout), then closes quickly. */
+const ADMIN_CLOSE_MS = 1000;
 
 export interface GatewayOptions {
   /** Listen address; all interfaces by default (the container case). */
@@ -38,20 +51,25 @@ export interface GatewayOptions {
 /** Builds every dependency from the configuration, then listens on the main and admin ports. */
 export async function startGateway(config: GatewayConfig, options: GatewayOptions = {}): Promise<Gateway> {
   const logger = options.logger ?? createLogger(config.logLevel);
+  const shutdown = new ShutdownRegistry();
+  const metrics = new GatewayMetrics({ activeWebSockets: () => shutdown.openWebSockets });
   const stores = createStores(config, logger);
-  const oidc = new OidcClient(config, logger);
+  const stopRedisMetrics = stores.redisClientId ? observeRedisCommands(stores.redisClientId, (command, seconds, failed) => metrics.observeRedis(command, seconds, failed)) : undefined;
+  const oidc = new OidcClient(config, logger, timedIdpFetch((endpoint, seconds, failed) => metrics.observeIdp(endpoint, seconds, failed)));
   await oidc.start();
-  const upstreamRoutes = config.routes.map((route) => ({ ...route, upstream: createUpstream(route, logger) }));
+  const upstreamRoutes = config.routes.map((route) => ({ ...route, upstream: observedUpstream(createUpstream(route, logger)) }));
   const routes = new ApiRoutes(upstreamRoutes);
   const spaDev = config.spaDevUrl ? spaDevProxy(config.spaDevUrl) : undefined;
   const credentials = new UpstreamCredentials(
-    new SessionReader(config, stores.sessions),
-    new TokenRefresher({ oidc, sessions: stores.sessions, kv: stores.kv, skewMs: config.refreshSkewSec * 1000, logger }),
+    new ObservedSessionReader(config, stores.sessions),
+    new TokenRefresher({ oidc, sessions: stores.sessions, kv: stores.kv, skewMs: config.refreshSkewSec * 1000, logger, stats: metrics.refreshStats }),
     new ClientTokenCache(oidc, config.refreshSkewSec * 1000, logger),
   );
   const index = new SessionIndex(stores.kv);
   const app = createApp(config, {
     logger,
+    observe: httpObserver({ logger, metrics, label: routeLabeller(config.routes.map((route) => route.prefix)), logSub: config.logSub }),
+    loginStats: metrics.loginStats,
     oidc,
     transactions: new LoginTransactions(config, stores.kv, stores.cipher),
     session: sessionMiddleware(config, stores.sessions),
@@ -59,11 +77,20 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     credentials,
     ...(spaDev ? { spaDev } : {}),
     index,
-    backchannel: { validator: new LogoutTokenValidator(oidc, config.clientId, stores.kv), index, sessions: stores.sessions, logger },
+    backchannel: {
+      validator: new LogoutTokenValidator(oidc, config.clientId, stores.kv),
+      index,
+      sessions: stores.sessions,
+      logger,
+      onLogout: (sessionsEnded) => metrics.onBackchannelLogout(sessionsEnded),
+    },
   });
   const server = http.createServer(app);
-  server.on('upgrade', webSocketUpgrade({ config, routes, credentials, logger, ...(spaDev ? { fallback: spaDev.upgrade } : {}) }));
-  const adminServer = createAdminServer({ pingStore: () => stores.kv.ping(), idpReady: () => oidc.ready });
+  server.on(
+    'upgrade',
+    webSocketUpgrade({ config, routes, credentials, logger, onOpen: (socket) => shutdown.track(socket), ...(spaDev ? { fallback: spaDev.upgrade } : {}) }),
+  );
+  const adminServer = createAdminServer({ pingStore: () => stores.kv.ping(), idpReady: () => oidc.ready, draining: () => shutdown.draining }, metrics.registry);
   await listen(server, config.port, options.host);
   await listen(adminServer, config.adminPort, options.host);
   const url = `http://${hostFor(server)}`;
@@ -76,11 +103,14 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     server,
     adminServer,
     async close(graceMs = 10_000) {
-      const drained = Promise.all([closeServer(server, graceMs), closeServer(adminServer, graceMs)]);
-      await drained;
+      const websockets = shutdown.begin();
+      await drainServer(server, graceMs);
+      await websockets;
+      await drainServer(adminServer, ADMIN_CLOSE_MS);
       oidc.close();
       for (const route of upstreamRoutes) route.upstream.close();
       spaDev?.close();
+      stopRedisMetrics?.();
       await stores.close();
     },
   };
@@ -100,17 +130,4 @@ function hostFor(server: http.Server): string {
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? (address.address === '::' ? '127.0.0.1' : `[${address.address}]`) : address.address === '0.0.0.0' ? '127.0.0.1' : address.address;
   return `${host}:${address.port}`;
-}
-
-function closeServer(server: http.Server, graceMs: number): Promise<void> {
-  return new Promise((resolve) => {
-    if (!server.listening) return resolve();
-    const force = setTimeout(() => server.closeAllConnections(), graceMs);
-    force.unref();
-    server.close(() => {
-      clearTimeout(force);
-      resolve();
-    });
-    server.closeIdleConnections();
-  });
 }

@@ -22,6 +22,16 @@ export interface AuthRouterDeps {
   session: RequestHandler;
   index: SessionIndex;
   logger: Logger;
+  stats?: LoginStats;
+}
+
+/** Why a callback created no session: the error page's code, or a `prompt=none` that found no IdP session. */
+export type LoginFailureReason = LoginFailure | 'silent_login_miss';
+
+export interface LoginStats {
+  onStarted(): void;
+  onCompleted(): void;
+  onFailed(reason: LoginFailureReason): void;
 }
 
 /** Prompt values a caller may ask for; `none` is silent login. */
@@ -30,7 +40,7 @@ const PROMPTS = new Set(['none', 'login', 'consent', 'select_account']);
 const SILENT_LOGIN_MISSES = new Set(['login_required', 'consent_required', 'interaction_required', 'account_selection_required']);
 
 export function authRouter(deps: AuthRouterDeps): Router {
-  const { config, oidc, transactions, logger } = deps;
+  const { config, oidc, transactions, logger, stats } = deps;
   const router = Router();
 
   router.get('/login', async (req, res) => {
@@ -39,6 +49,7 @@ export function authRouter(deps: AuthRouterDeps): Router {
     const prompt = typeof req.query.prompt === 'string' && PROMPTS.has(req.query.prompt) ? req.query.prompt : undefined;
     const { url, checks } = await oidc.startLogin(prompt ? { prompt } : {});
     await transactions.begin(res, { ...checks, returnTo, ...(prompt ? { prompt } : {}) });
+    stats?.onStarted();
     res.setHeader('Cache-Control', 'no-store');
     res.redirect(302, url);
   });
@@ -46,6 +57,7 @@ export function authRouter(deps: AuthRouterDeps): Router {
   router.get('/callback', deps.session, async (req, res) => {
     const fail = (code: LoginFailure, idpError?: string): void => {
       logger.warn({ reason: code, ...(idpError ? { idpError } : {}) }, 'login failed');
+      stats?.onFailed(code);
       sendLoginFailure(res, code, config.errorUrl, idpError);
     };
     const taken = await transactions.take(req, res);
@@ -60,6 +72,7 @@ export function authRouter(deps: AuthRouterDeps): Router {
       if (err instanceof client.AuthorizationResponseError) {
         const idpError = /^[a-z_]{1,64}$/.test(err.error) ? err.error : 'error';
         if (tx.prompt === 'none' && SILENT_LOGIN_MISSES.has(err.error)) {
+          stats?.onFailed('silent_login_miss');
           res.setHeader('Cache-Control', 'no-store');
           return res.redirect(302, tx.returnTo);
         }
@@ -87,6 +100,7 @@ export function authRouter(deps: AuthRouterDeps): Router {
     const storeId = splitSessionId(req.sessionID)?.storeId as string;
     await deps.index.add(storeId, owner(user), user.absoluteExpiresAt - now);
     logger.info({ event: 'login' }, 'login completed');
+    stats?.onCompleted();
     res.setHeader('Cache-Control', 'no-store');
     res.redirect(302, tx.returnTo);
   });

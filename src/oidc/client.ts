@@ -38,10 +38,13 @@ export class OidcClient {
   private retryTimer: NodeJS.Timeout | undefined;
   private attempt = 0;
   private closed = false;
+  /** Replaces the global fetch for every request to the IdP (the gateway times them for its metrics). */
+  private readonly fetch: client.CustomFetch | undefined;
 
-  constructor(config: GatewayConfig, logger: Logger) {
+  constructor(config: GatewayConfig, logger: Logger, fetch?: client.CustomFetch) {
     this.config = config;
     this.logger = logger;
+    this.fetch = fetch;
   }
 
   /** Starts discovery; resolves after the first attempt, whatever its outcome. */
@@ -63,6 +66,7 @@ export class OidcClient {
     try {
       const options: client.DiscoveryRequestOptions = { timeout: IDP_TIMEOUT_SEC };
       if (this.config.issuerUrl.protocol === 'http:' && this.config.allowInsecureIssuer) options.execute = [client.allowInsecureRequests];
+      if (this.fetch) options[client.customFetch] = this.fetch;
       const configuration = await client.discovery(
         this.config.issuerUrl,
         this.config.clientId,
@@ -71,6 +75,7 @@ export class OidcClient {
         options,
       );
       configuration.timeout = IDP_TIMEOUT_SEC;
+      if (this.fetch) configuration[client.customFetch] = this.fetch;
       this.configuration = configuration;
       this.attempt = 0;
       this.logger.info({ issuer: configuration.serverMetadata().issuer }, 'OpenID provider metadata loaded');

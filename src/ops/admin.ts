@@ -1,30 +1,41 @@
 import http from 'node:http';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 
 export interface Readiness {
   /** Resolves when the session store answers; rejects otherwise. */
   pingStore(): Promise<void>;
   idpReady(): boolean;
+  /** True once graceful shutdown has begun: the load balancer must stop sending traffic. */
+  draining(): boolean;
 }
 
+/** The rule: Redis must answer a PING within this long for the gateway to count as ready. */
 const PING_TIMEOUT_MS = 500;
 
-/** The ops port: liveness, readiness and Prometheus metrics, apart from user traffic. */
-export function createAdminServer(readiness: Readiness, registry: Registry = new Registry()): http.Server {
-  collectDefaultMetrics({ register: registry });
+/**
+ * The ops port: liveness, readiness and Prometheus metrics, apart from user
+ * traffic. Readiness is computed on every probe, never cached, so that it
+ * flips back by itself as soon as a dependency recovers.
+ */
+export function createAdminServer(readiness: Readiness, registry: Registry): http.Server {
   return http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { status: 'method not allowed' });
+    // Liveness: the process serves. Never depends on Redis or the IdP, or an outage would restart every pod.
     if (path === '/healthz') return send(res, 200, { status: 'ok' });
     if (path === '/readyz') {
+      if (readiness.draining()) return send(res, 503, { status: 'shutting down', checks: { draining: true } });
       void checkReady(readiness).then((checks) => send(res, checks.store && checks.idp ? 200 : 503, { status: checks.store && checks.idp ? 'ready' : 'not ready', checks }));
       return;
     }
     if (path === '/metrics') {
-      void registry.metrics().then((text) => {
-        res.writeHead(200, { 'Content-Type': registry.contentType });
-        res.end(text);
-      });
+      registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'Content-Type': registry.contentType, 'Cache-Control': 'no-store' });
+          res.end(text);
+        },
+        () => send(res, 500, { status: 'metrics collection failed' }),
+      );
       return;
     }
     send(res, 404, { status: 'not found' });

@@ -17,6 +17,8 @@ export interface Stores {
   kv: KeyValueStore;
   /** 'redis' or 'memory', for readiness and the start-up log. */
   kind: 'redis' | 'memory';
+  /** The Redis client's id, which its diagnostics channel events carry (command metrics). */
+  redisClientId?: string;
   close(): Promise<void>;
 }
 
@@ -33,6 +35,7 @@ export function createStores(config: GatewayConfig, logger: Logger): Stores {
       cipher,
       kv,
       kind: 'redis',
+      redisClientId: client._clientId,
       close: () => kv.close(),
     };
   }

@@ -1,50 +1,160 @@
-import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import { randomUUID } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { SignJWT } from 'jose';
 import request from 'supertest';
-import { CookieJar, followRedirects } from '../support/browser-flow.ts';
-import { TEST_SESSION_SECRET } from '../support/gateway.ts';
-import { TEST_CLIENT_SECRET } from '../support/idp.ts';
-import { setCookie, startStack, type Stack } from '../support/stack.ts';
+import { CookieJar, followRedirects, loginThroughGateway } from '../support/browser-flow.ts';
+import { startEcho, type EchoServer } from '../support/echo.ts';
+import { reserveGatewayUrl, startTestGateway, TEST_SESSION_SECRET, type TestGateway } from '../support/gateway.ts';
+import { startIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type TestIdp } from '../support/idp.ts';
+import { setCookie } from '../support/stack.ts';
 
-let stack: Stack;
+const ACCESS_TOKEN_TTL_SEC = 2;
+const BACKCHANNEL_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
+
+let idp: TestIdp;
+let echo: EchoServer;
+let gw: TestGateway;
+let withSub: TestGateway;
+const tokenResponses: Array<Record<string, unknown>> = [];
 
 beforeAll(async () => {
-  stack = await startStack();
+  const url = await reserveGatewayUrl();
+  const subUrl = await reserveGatewayUrl();
+  idp = await startIdp({
+    redirectUris: [`${url}/auth/callback`, `${subUrl}/auth/callback`],
+    postLogoutRedirectUris: [`${url}/`, `${subUrl}/`],
+    backchannelLogoutUri: `${url}/auth/backchannel-logout`,
+    accessTokenTtl: ACCESS_TOKEN_TTL_SEC,
+    rotateRefreshToken: true,
+  });
+  idp.provider.on('grant.success', (ctx) => {
+    if (ctx.body && typeof ctx.body === 'object') tokenResponses.push({ ...(ctx.body as Record<string, unknown>) });
+  });
+  echo = await startEcho();
+  const routes = [{ prefix: '/api/echo', target: echo.url, token: 'user' }];
+  // startTestGateway logs at trace level and keeps every line.
+  gw = await startTestGateway({ url, issuer: idp.issuer, routes, env: { BFF_REFRESH_SKEW: '0' } });
+  withSub = await startTestGateway({ url: subUrl, issuer: idp.issuer, routes, env: { BFF_LOG_SUB: 'true' } });
 });
 afterAll(async () => {
-  await stack?.close();
+  await withSub?.close();
+  await gw?.close();
+  await echo?.close();
+  await idp?.close();
 });
 
-test('at trace level, no log line holds a token, the code, the cookie or a secret', async () => {
-  const jar = new CookieJar();
-  const back = await followRedirects(jar, `${stack.gw.url}/auth/login`, { stopAt: (url) => url.pathname === '/auth/callback' });
-  const callback = new URL(back.location as string);
-  const code = callback.searchParams.get('code') as string;
-  const txCookie = jar.get(stack.gw.url, 'bff-tx') as string;
-  const done = await request(stack.gw.url).get(callback.pathname + callback.search).set('Cookie', `bff-tx=${txCookie}`);
-  const cookie = (setCookie(done.headers, 'bff') as string).split(';')[0] as string;
-  const tokens = stack.tokenResponses.at(-1) as Record<string, string>;
+function logoutToken(sub: string, sid: string): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ iss: idp.issuer, aud: TEST_CLIENT_ID, iat: now, exp: now + 120, jti: randomUUID(), sub, sid, events: { [BACKCHANNEL_EVENT]: {} } })
+    .setProtectedHeader({ alg: 'RS256', kid: idp.signingKey.kid, typ: 'logout+jwt' })
+    .sign(idp.signingKey.privateKey);
+}
 
-  await request(stack.gw.url).get('/auth/user').set('Cookie', cookie);
-  await request(stack.gw.url).get('/api/echo/x?code=should-not-matter').set('Cookie', cookie).set('x-csrf', '1').set('Authorization', 'Bearer browser-token-value');
-  await request(stack.gw.url).post('/auth/logout').set('Cookie', cookie).set('x-csrf', '1');
+function accessLines(logs: string[]): Array<Record<string, unknown>> {
+  return logs
+    .join('')
+    .split('\n')
+    .filter((line) => line.includes('"request completed"') || line.includes('"request errored"'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
 
-  const logs = stack.gw.logs.join('');
-  expect(logs).toContain('login completed');
-  expect(logs.length).toBeGreaterThan(1000);
-  const secrets = {
-    code,
-    txCookie,
-    cookie: cookie.split('=')[1] as string,
-    cookieDecoded: decodeURIComponent(cookie.split('=')[1] as string),
-    accessToken: tokens.access_token,
-    refreshToken: tokens.refresh_token,
-    idToken: tokens.id_token,
-    clientSecret: TEST_CLIENT_SECRET,
-    sessionSecret: TEST_SESSION_SECRET,
-    browserToken: 'browser-token-value',
-  };
-  for (const [name, value] of Object.entries(secrets)) {
-    expect(typeof value).toBe('string');
-    if (logs.includes(value as string)) throw new Error(`the logs contain the ${name}`);
-  }
+describe('at trace level, through login, API calls, refresh, logout and back-channel logout', () => {
+  const secrets: Record<string, string> = {};
+
+  beforeAll(async () => {
+    const base = gw.gateway.url;
+    // Login by hand, to hold the authorization code and the transaction cookie.
+    const jar = new CookieJar();
+    const back = await followRedirects(jar, `${gw.url}/auth/login`, { stopAt: (u) => u.pathname === '/auth/callback' });
+    const callback = new URL(back.location as string);
+    secrets.code = callback.searchParams.get('code') as string;
+    secrets.state = callback.searchParams.get('state') as string;
+    secrets.txCookie = jar.get(gw.url, 'bff-tx') as string;
+    const done = await request(base).get(callback.pathname + callback.search).set('Cookie', `bff-tx=${secrets.txCookie}`);
+    expect(done.status).toBe(302);
+    const cookie = (setCookie(done.headers, 'bff') as string).split(';')[0] as string;
+    secrets.cookie = cookie.slice('bff='.length);
+    secrets.cookieDecoded = decodeURIComponent(secrets.cookie);
+    // s:<store id>.<session key>.<signature>: the session key half must never appear on its own either.
+    secrets.sessionKey = secrets.cookieDecoded.split('.')[1] as string;
+
+    const user = await request(base).get('/auth/user').set('Cookie', cookie);
+    expect(user.status).toBe(200);
+    const api = () => request(base).get('/api/echo/x?code=query-code-value').set('Cookie', cookie).set('x-csrf', '1').set('Authorization', 'Bearer browser-token-value');
+    expect((await api()).status).toBe(200);
+    await delay(ACCESS_TOKEN_TTL_SEC * 1000 + 200);
+    const refreshed = await api();
+    expect(refreshed.status).toBe(200);
+    expect(idp.counts.refreshToken).toBe(1);
+    // A replayed callback: the code is used, the transaction gone.
+    expect((await request(base).get(callback.pathname + callback.search).set('Cookie', `bff-tx=${secrets.txCookie}`)).status).toBe(400);
+    expect((await request(base).post('/auth/logout').set('Cookie', cookie).set('x-csrf', '1')).status).toBe(200);
+
+    // A second session, ended over the back channel.
+    const second = await loginThroughGateway(gw.url);
+    const secondUser = await request(base).get('/auth/user').set('Cookie', second.cookieHeader);
+    secrets.secondCookie = second.cookieHeader.slice('bff='.length);
+    secrets.logoutToken = await logoutToken(secondUser.body.sub as string, secondUser.body.claims.sid as string);
+    const logout = await request(base).post('/auth/backchannel-logout').type('form').send(new URLSearchParams({ logout_token: secrets.logoutToken }).toString());
+    expect(logout.status).toBe(200);
+
+    expect(tokenResponses.length).toBe(3);
+    tokenResponses.forEach((tokens, i) => {
+      for (const name of ['access_token', 'refresh_token', 'id_token']) {
+        if (typeof tokens[name] === 'string') secrets[`${name} #${i + 1}`] = tokens[name] as string;
+      }
+    });
+    secrets.clientSecret = TEST_CLIENT_SECRET;
+    secrets.sessionSecret = TEST_SESSION_SECRET;
+    secrets.browserToken = 'browser-token-value';
+    secrets.queryCode = 'query-code-value';
+  }, 30_000);
+
+  test('every secret was seen: three token responses, each with all three tokens', () => {
+    for (let i = 1; i <= 3; i++) for (const name of ['access_token', 'refresh_token', 'id_token']) expect(secrets[`${name} #${i}`]).toEqual(expect.any(String));
+    expect(Object.values(secrets).every((value) => typeof value === 'string' && value.length >= 8)).toBe(true);
+  });
+
+  test('no log line holds a token, a code, a cookie or a secret', () => {
+    const logs = gw.logs.join('');
+    expect(logs).toContain('login completed');
+    expect(logs).toContain('back-channel logout');
+    // Debug lines are there too (the refresh logs one): nothing is hidden by the level.
+    expect(logs).toContain('"level":20');
+    expect(logs.length).toBeGreaterThan(3000);
+    const leaked = Object.entries(secrets).filter(([, value]) => logs.includes(value)).map(([name]) => name);
+    expect(leaked).toEqual([]);
+  });
+
+  test('access log lines: method, path without query, route, status, durations, request id, session yes/no, no sub by default', () => {
+    const lines = accessLines(gw.logs);
+    const apiLines = lines.filter((l) => (l.req as { path: string }).path === '/api/echo/x');
+    expect(apiLines).toHaveLength(2);
+    for (const line of apiLines) {
+      expect(line).toMatchObject({ level: 30, route: '/api/echo', session: true, res: { statusCode: 200 }, req: { method: 'GET' } });
+      expect(line.reqId).toEqual(expect.any(String));
+      expect(line.responseTime).toEqual(expect.any(Number));
+      expect(line.upstreamTime).toEqual(expect.any(Number));
+      expect(line.upstreamTime as number).toBeLessThanOrEqual((line.responseTime as number) + 1);
+      expect(line).not.toHaveProperty('sub');
+    }
+    const login = lines.find((l) => (l.req as { path: string }).path === '/auth/login');
+    expect(login).toMatchObject({ route: '/auth/login', session: false });
+    expect(login).not.toHaveProperty('upstreamTime');
+    const userLine = lines.find((l) => (l.req as { path: string }).path === '/auth/user');
+    expect(userLine).toMatchObject({ route: '/auth/user', session: true });
+  });
+});
+
+test('with BFF_LOG_SUB=true the access log names the user', async () => {
+  const { cookieHeader } = await loginThroughGateway(withSub.url);
+  expect((await request(withSub.gateway.url).get('/api/echo/y').set('Cookie', cookieHeader).set('x-csrf', '1')).status).toBe(200);
+  const line = accessLines(withSub.logs).find((l) => (l.req as { path: string }).path === '/api/echo/y');
+  expect(line).toMatchObject({ route: '/api/echo', session: true, sub: 'alice' });
+  const anonymous = await request(withSub.gateway.url).get('/auth/user');
+  expect(anonymous.status).toBe(401);
+  const anonymousLine = accessLines(withSub.logs).find((l) => (l.req as { path: string }).path === '/auth/user' && (l.res as { statusCode: number }).statusCode === 401);
+  expect(anonymousLine).toMatchObject({ session: false });
+  expect(anonymousLine).not.toHaveProperty('sub');
 });

@@ -1,6 +1,7 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
 import {
   Provider,
   type Account,
@@ -46,6 +47,8 @@ export type IdpOptions = {
   par?: boolean;
   /** Rotate the refresh token on every use; default false. */
   rotateRefreshToken?: boolean;
+  /** Holds every token endpoint request this long, e.g. so that concurrent refreshes provably overlap. */
+  tokenEndpointDelayMs?: number;
 };
 
 /** Successful requests, counted from provider events, to prove what the gateway did (or did not do). */
@@ -108,6 +111,14 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
   const signingKey = testSigningKey();
   const provider = new Provider(issuer, configure(options, clients, signingKey.jwk, disabledAccounts));
   provider.on('grant.success', (ctx) => countGrant(counts, ctx));
+  const tokenDelayMs = options.tokenEndpointDelayMs;
+  // Middleware must be added before provider.callback() is taken below.
+  if (tokenDelayMs) {
+    provider.use(async (ctx, next) => {
+      if (ctx.method === 'POST' && ctx.path === '/token') await delay(tokenDelayMs);
+      await next();
+    });
+  }
   provider.on('pushed_authorization_request.success', () => {
     counts.par += 1;
   });

@@ -1,0 +1,29 @@
+import type { IncomingMessage } from 'node:http';
+import type { Upstream } from '../proxy/upstream.ts';
+import { SessionReader, type LoadedSession } from '../session/reader.ts';
+import { noteSession, noteUpstream } from './request-facts.ts';
+
+/**
+ * The same upstream, telling the request's facts when the request is handed
+ * over (the start of the upstream time and the route label). WebSocket
+ * upgrades pass through untouched.
+ */
+export function observedUpstream(upstream: Upstream): Upstream {
+  const inner = upstream.handle;
+  const prefix = upstream.route.prefix;
+  const handle = Object.assign((req: IncomingMessage, res: Parameters<typeof inner>[1], next?: Parameters<typeof inner>[2]) => {
+    noteUpstream(req, prefix);
+    return inner(req, res, next);
+  }, { upgrade: inner.upgrade });
+  return { ...upstream, handle };
+}
+
+/** The proxy's session reader, also telling the request's facts whose session it loaded (for the access log). */
+export class ObservedSessionReader extends SessionReader {
+  override async load(req: IncomingMessage): Promise<LoadedSession | undefined> {
+    const session = await super.load(req);
+    const sub = session?.data.user?.sub;
+    if (sub !== undefined) noteSession(req, sub);
+    return session;
+  }
+}
