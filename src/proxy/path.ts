@@ -33,6 +33,11 @@ export function normalisePath(rawPath: string): NormalisedPath {
     const segment = canonicalSegment(raw[i] as string);
     if (segment === undefined) return { ok: false, reason: 'malformed percent-encoding' };
     if (AMBIGUOUS.test(segment)) return { ok: false, reason: 'encoded slash, backslash or control character' };
+    // Servlet containers drop `;params` before resolving dots, so `..;` climbs there even though it is no dot segment here.
+    const semicolon = segment.indexOf(';');
+    if (semicolon >= 0 && (segment.slice(0, semicolon) === '.' || segment.slice(0, semicolon) === '..')) {
+      return { ok: false, reason: 'dot segment with parameters' };
+    }
     // A final empty, `.` or `..` segment names a directory: keep the trailing slash (RFC 3986 §5.2.4).
     if (i === raw.length - 1) trailingSlash = segment === '' || segment === '.' || segment === '..';
     if (segment === '' || segment === '.') continue;

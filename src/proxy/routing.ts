@@ -32,11 +32,12 @@ export class ApiRoutes<R extends RouteConfig> {
     const { path } = normalised;
     if (path !== API_PREFIX && !path.startsWith(`${API_PREFIX}/`)) return new HttpProblem(400, 'bad_path', 'The request path leaves /api once normalised.');
     const match = this.table.match(path);
-    if (!match) return new HttpProblem(404, 'route_not_found', `No API route is configured for ${path}.`);
-    // `/api/orders/../admin` names the orders route but would land on another one: refuse rather than re-route.
-    if (normalised.lexical !== path && this.table.match(normalised.lexical)?.route !== match.route) {
-      return new HttpProblem(400, 'bad_path', 'The request path climbs out of its route prefix.');
+    // `/api/orders/../admin` names the orders route but would land elsewhere (another route, or none): refuse rather than re-route.
+    if (normalised.lexical !== path) {
+      const named = this.table.match(normalised.lexical)?.route;
+      if (named !== undefined && named !== match?.route) return new HttpProblem(400, 'bad_path', 'The request path climbs out of its route prefix.');
     }
+    if (!match) return new HttpProblem(404, 'route_not_found', `No API route is configured for ${path}.`);
     return { route: match.route, upstreamUrl: match.upstreamPath + (queryAt < 0 ? '' : rawUrl.slice(queryAt)) };
   }
 }

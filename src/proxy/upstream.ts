@@ -51,8 +51,15 @@ export function createUpstream(route: RouteConfig, logger: Logger): Upstream {
           proxyReq.setTimeout(route.timeoutMs, () => proxyReq.destroy(new UpstreamTimeoutError('upstream timed out')));
           proxyReq.once('response', () => proxyReq.setTimeout(0));
         });
-        server.on('proxyRes', (proxyRes) => {
+        server.on('proxyRes', (proxyRes, _req, res) => {
           for (const name of HOP_BY_HOP_RESPONSE) delete proxyRes.headers[name];
+          // An event stream may stay silent for a while after its headers: send them now, or EventSource
+          // never reports the stream open. (Other responses keep headers and first bytes in one packet.)
+          if (String(proxyRes.headers['content-type']).startsWith('text/event-stream')) {
+            process.nextTick(() => {
+              if (!res.headersSent && !res.destroyed) res.flushHeaders();
+            });
+          }
         });
         server.on('error', (err: Error & { code?: string }, _req, res?: http.ServerResponse | Socket) => {
           const timedOut = err instanceof UpstreamTimeoutError;

@@ -40,6 +40,11 @@ const CASES: ReadonlyArray<readonly [string, string | null]> = [
   ['/api/orders/.', '/api/orders/'],
   ['/api/orders/x/..', '/api/orders/'],
   ['/api/orders/x/%2e%2e', '/api/orders/'],
+  // dot segments with servlet path parameters climb in Tomcat/Jetty/Spring
+  ['/api/orders/..;/admin', null],
+  ['/api/orders/%2e%2e;x=1/admin', null],
+  ['/api/orders/.;/x', null],
+  ['/api/orders/1;v=2/x', '/api/orders/1;v=2/x'],
   // climbing above the root
   ['/..', null],
   ['/../api/orders', null],
