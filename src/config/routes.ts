@@ -90,7 +90,7 @@ export function parseRoutes(json: unknown, source: string): { routes: RouteConfi
     }
     if (r.caFile !== undefined && !r.target.startsWith('https:')) problems.push(`${source}: routes.${i}.caFile: only applies to an https target`);
     const caFile = r.caFile === undefined ? undefined : resolve(dirname(source), r.caFile);
-    if (caFile !== undefined && !readable(caFile)) problems.push(`${source}: routes.${i}.caFile: cannot read ${caFile}`);
+    if (caFile !== undefined && r.target.startsWith('https:') && !readable(caFile)) problems.push(`${source}: routes.${i}.caFile: cannot read ${caFile}`);
     if ((r.scope !== undefined || r.resource !== undefined) && r.token !== 'client' && r.token !== 'user-or-client') {
       problems.push(`${source}: routes.${i}: scope and resource apply only to token "client" or "user-or-client"`);
     }

@@ -447,6 +447,26 @@ describe('routes file', () => {
     expect(loaded).toMatchObject({ token, scope: 'orders:read orders:write', resource: 'https://orders.example.com' });
   });
 
+  test.each([
+    ['rewrite together with stripPrefix', { rewrite: '/v1', stripPrefix: true }, 'set either rewrite or stripPrefix'],
+    ['a gateway-owned header name', { headers: { Authorization: 'Bearer x' } }, 'routes.0.headers'],
+    ['a header value with a line break', { headers: { 'X-A': 'a\r\nX-B: b' } }, 'routes.0.headers'],
+    ['userHeaders on a client route', { token: 'client', userHeaders: ['email'] }, 'routes.0.userHeaders'],
+    ['a userHeaders entry that is not a claim name', { userHeaders: ['e-mail'] }, 'routes.0.userHeaders'],
+    ['caFile on an http target', { caFile: 'ca.pem' }, 'routes.0.caFile'],
+    ['an unreadable caFile', { target: 'https://orders:8443', caFile: 'missing-ca.pem' }, 'routes.0.caFile'],
+  ])('a route with %s is refused', (_name, extra, expected) => {
+    const problems = routesProblems(route(extra));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain(expected);
+  });
+
+  test('stripPrefix is rewrite "/"', () => {
+    const path = join(cwd, 'routes-under-test.json');
+    writeFileSync(path, route({ stripPrefix: true }));
+    expect(loadConfig(baseEnv({ BFF_ROUTES_FILE: path }), cwd).routes[0]?.rewrite).toBe('/');
+  });
+
   test('scope and resource are refused on user routes, and malformed ones anywhere', () => {
     expect(routesProblems(route({ token: 'user', scope: 'x' }))[0]).toContain('scope and resource apply only to token "client" or "user-or-client"');
     const problems = routesProblems(route({ token: 'client', scope: 'two  spaces', resource: 'not a uri' }));
