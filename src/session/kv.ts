@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { RedisClient } from './redis-client.ts';
+import { withDeadline } from './deadline.ts';
 import { SessionStoreError } from './errors.ts';
 
 /**
@@ -92,7 +93,7 @@ export class RedisKeyValueStore implements KeyValueStore {
 
 async function guard<T>(command: Promise<T>): Promise<T> {
   try {
-    return await command;
+    return await withDeadline(command);
   } catch (err) {
     throw new SessionStoreError(err);
   }

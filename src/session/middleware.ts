@@ -18,7 +18,9 @@ export function sessionMiddleware(config: GatewayConfig, store: EncryptedStore):
     resave: false,
     saveUninitialized: false,
     rolling: false,
-    unset: 'destroy',
+    // Not 'destroy': that also deletes the record when loading it failed (req.session is then unset too), so a
+    // Redis that answers late would log the user out. Logout destroys the session explicitly.
+    unset: 'keep',
     cookie: {
       httpOnly: true,
       secure: config.secure,

@@ -1,4 +1,5 @@
 import type { SessionData, Store } from 'express-session';
+import { withDeadline } from './deadline.ts';
 import { SessionStoreError } from './errors.ts';
 import type { KeyValueStore } from './kv.ts';
 import type { RedisClient } from './redis-client.ts';
@@ -42,11 +43,13 @@ export class RedisSessionRecords implements SessionRecords {
     const sessionKey = this.sessionPrefix + innerId;
     let reply: unknown;
     try {
-      reply = await this.client.eval(REPLACE, {
-        // The lock key shares the session key's hash tag, so the script stays on one Redis Cluster slot.
-        keys: [sessionKey, fence ? this.lockKey(fence.key) : sessionKey],
-        arguments: [JSON.stringify(value), String(Math.max(1, Math.ceil(ttlMs))), fence?.token ?? ''],
-      });
+      reply = await withDeadline(
+        this.client.eval(REPLACE, {
+          // The lock key shares the session key's hash tag, so the script stays on one Redis Cluster slot.
+          keys: [sessionKey, fence ? this.lockKey(fence.key) : sessionKey],
+          arguments: [JSON.stringify(value), String(Math.max(1, Math.ceil(ttlMs))), fence?.token ?? ''],
+        }),
+      );
     } catch (err) {
       throw new SessionStoreError(err);
     }

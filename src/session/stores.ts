@@ -3,6 +3,7 @@ import { RedisStore } from 'connect-redis';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config/types.ts';
 import { SessionCipher } from './crypto.ts';
+import { DeadlineStore } from './deadline.ts';
 import { EncryptedStore } from './encrypted-store.ts';
 import { MemoryKeyValueStore, RedisKeyValueStore, type KeyValueStore } from './kv.ts';
 import { createRedisClient } from './redis-client.ts';
@@ -31,7 +32,7 @@ export function createStores(config: GatewayConfig, logger: Logger): Stores {
     const kv = new RedisKeyValueStore(client);
     const records = new RedisSessionRecords(client, SESSION_PREFIX, (key) => kv.redisKey(key));
     return {
-      sessions: new EncryptedStore(new RedisStore({ client, prefix: SESSION_PREFIX }), cipher, timeouts, records),
+      sessions: new EncryptedStore(new DeadlineStore(new RedisStore({ client, prefix: SESSION_PREFIX })), cipher, timeouts, records),
       cipher,
       kv,
       kind: 'redis',
