@@ -10,6 +10,8 @@ export const DEMO_API_CLIENT_SECRET = 'demo-api-secret-not-for-production-use';
 export type DemoIdp = {
   /** http://localhost:<port> */
   issuer: string;
+  /** For tests that watch the provider's events (grants, refreshes) from outside the gateway. */
+  provider: Provider;
   close(): Promise<void>;
 };
 
@@ -18,7 +20,12 @@ export type DemoIdp = {
  * where any user name signs in. It lives on `localhost` while the gateway lives on
  * `127.0.0.1`, because browsers do not scope cookies by port.
  */
-export async function startDemoIdp(options: { port: number; gatewayUrl: string }): Promise<DemoIdp> {
+export async function startDemoIdp(options: {
+  port: number;
+  gatewayUrl: string;
+  /** Seconds; default 120. The end-to-end test shortens it to watch a refresh happen. */
+  accessTokenTtl?: number;
+}): Promise<DemoIdp> {
   const issuer = `http://localhost:${options.port}`;
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: 'demo-rs256', alg: 'RS256', use: 'sig' } as JWK;
@@ -79,7 +86,7 @@ export async function startDemoIdp(options: { port: number; gatewayUrl: string }
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     ttl: {
       // Short, so that the demo refreshes the access token within minutes of use.
-      AccessToken: () => 120,
+      AccessToken: () => options.accessTokenTtl ?? 120,
       ClientCredentials: () => 120,
       AuthorizationCode: () => 60,
       IdToken: () => 3600,
@@ -100,7 +107,7 @@ export async function startDemoIdp(options: { port: number; gatewayUrl: string }
     server.listen(options.port, '127.0.0.1', () => resolve());
   });
 
-  return { issuer, close: () => closeServer(server) };
+  return { issuer, provider, close: () => closeServer(server) };
 }
 
 function demoAccount(sub: string): Account {
