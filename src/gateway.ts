@@ -61,7 +61,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const routes = new ApiRoutes(upstreamRoutes);
   const spaDev = config.spaDevUrl ? spaDevProxy(config.spaDevUrl) : undefined;
   const credentials = new UpstreamCredentials(
-    new ObservedSessionReader(config, stores.sessions),
+    new ObservedSessionReader(config, stores.sessions, stores.invalidation),
     new TokenRefresher({ oidc, sessions: stores.sessions, kv: stores.kv, skewMs: config.refreshSkewSec * 1000, logger, stats: metrics.refreshStats }),
     new ClientTokenCache(oidc, config.refreshSkewSec * 1000, logger),
   );

@@ -20,6 +20,9 @@ export interface EncryptedStoreOptions {
   now?: () => number;
 }
 
+/** Told whenever a session is written or destroyed, so that caches of it anywhere can drop it. */
+export type SessionChangeListener = (storeId: string) => void;
+
 /**
  * The record's name in the inner store. The braces are a Redis Cluster hash
  * tag: the session and its refresh lock (`lock:{id}`) live on one slot, so a
@@ -39,6 +42,7 @@ export class EncryptedStore extends session.Store {
   private readonly cipher: SessionCipher;
   private readonly options: Required<EncryptedStoreOptions>;
   private readonly records: SessionRecords;
+  private changed: SessionChangeListener = () => undefined;
 
   constructor(inner: Store, cipher: SessionCipher, options: EncryptedStoreOptions, records?: SessionRecords) {
     super();
@@ -46,6 +50,10 @@ export class EncryptedStore extends session.Store {
     this.cipher = cipher;
     this.options = { now: Date.now, ...options };
     this.records = records ?? new StoreSessionRecords(inner);
+  }
+
+  onChange(listener: SessionChangeListener): void {
+    this.changed = listener;
   }
 
   override get(sid: string, callback: GetCallback): void {
@@ -76,9 +84,10 @@ export class EncryptedStore extends session.Store {
     const parts = splitSessionId(sid);
     if (!parts) return callback?.(new Error('malformed session id'));
     const innerId = innerIdOf(parts.storeId);
-    this.inner.set(innerId, this.seal(data, parts.sessionKey, innerId) as unknown as SessionData, (err) =>
-      callback?.(err ? new SessionStoreError(err) : undefined),
-    );
+    this.inner.set(innerId, this.seal(data, parts.sessionKey, innerId) as unknown as SessionData, (err) => {
+      this.changed(parts.storeId);
+      callback?.(err ? new SessionStoreError(err) : undefined);
+    });
   }
 
   /** Slides the idle timeout; express-session calls it on requests that did not change the session. */
@@ -99,8 +108,14 @@ export class EncryptedStore extends session.Store {
 
   /** Ends a session knowing only its store id (back-channel logout finds sessions that way). */
   destroyStoreId(storeId: string): Promise<void> {
+    // Told before the store answers too: a cache must not keep serving a session whose logout is under way.
+    this.changed(storeId);
     return new Promise((resolve, reject) =>
-      this.inner.destroy(innerIdOf(storeId), (err?: unknown) => (err ? reject(new SessionStoreError(err)) : resolve())),
+      this.inner.destroy(innerIdOf(storeId), (err?: unknown) => {
+        this.changed(storeId);
+        if (err) reject(new SessionStoreError(err));
+        else resolve();
+      }),
     );
   }
 
@@ -118,7 +133,7 @@ export class EncryptedStore extends session.Store {
     if (!parts) return Promise.resolve('gone');
     const innerId = innerIdOf(parts.storeId);
     const envelope = this.seal(data, parts.sessionKey, innerId);
-    return this.records.replace(innerId, envelope, Date.parse(envelope.cookie.expires) - this.options.now(), fence);
+    return this.records.replace(innerId, envelope, Date.parse(envelope.cookie.expires) - this.options.now(), fence).finally(() => this.changed(parts.storeId));
   }
 
   private seal(data: SessionData, sessionKey: Buffer, innerId: string): Envelope {

@@ -5,9 +5,13 @@ import type { GatewayConfig } from '../config/types.ts';
 import { readCookie } from '../http/cookies.ts';
 import type { EncryptedStore } from './encrypted-store.ts';
 import { splitSessionId } from './ids.ts';
+import { INVALIDATE_ALL, type InvalidationBus } from './invalidation.ts';
+import { SessionCache } from './session-cache.ts';
 
 /** How often, at most, one instance slides a session's idle timeout from the proxy path. */
 const MAX_TOUCH_INTERVAL_MS = 60_000;
+/** How long a decrypted session may be served from memory before it is read from the store again. */
+const MAX_CACHE_TTL_MS = 5_000;
 const MAX_TRACKED_TOUCHES = 100_000;
 
 export interface LoadedSession {
@@ -19,7 +23,10 @@ export interface LoadedSession {
  * Loads the session for the proxy path (and WebSocket upgrades, where
  * express-session does not run) without express-session's per-request
  * bookkeeping: verify the cookie signature, one store read, one decrypt, and a
- * touch at most once a minute per session, off the response path.
+ * touch at most once a minute per session, off the response path. Recently
+ * read sessions are served from memory while the invalidation channel vouches
+ * for them (any change to a session on any instance drops it at once); while
+ * that channel is down every request reads the store.
  */
 export class SessionReader {
   private readonly cookieName: string;
@@ -28,24 +35,41 @@ export class SessionReader {
   private readonly lastTouch = new Map<string, number>();
   /** A tenth of the idle timeout (at most a minute), so throttling never lets an active session idle out. */
   private readonly touchIntervalMs: number;
+  private readonly cache: SessionCache;
+  private readonly invalidation: InvalidationBus;
 
-  constructor(config: GatewayConfig, store: EncryptedStore) {
+  constructor(config: GatewayConfig, store: EncryptedStore, invalidation: InvalidationBus) {
     this.cookieName = config.cookieName;
     this.secrets = config.sessionSecrets;
     this.store = store;
     this.touchIntervalMs = Math.min(MAX_TOUCH_INTERVAL_MS, (config.sessionIdleTimeoutSec * 1000) / 10);
+    // Never longer than a quarter of the idle timeout: an idle expiry in the store sends no invalidation.
+    this.cache = new SessionCache(Math.min(MAX_CACHE_TTL_MS, (config.sessionIdleTimeoutSec * 1000) / 4));
+    this.invalidation = invalidation;
+    invalidation.onInvalidate((storeId) => (storeId === INVALIDATE_ALL ? this.cache.clear(Date.now()) : this.cache.invalidate(storeId, Date.now())));
   }
 
   /** The signed-in session, or undefined when there is none or the cookie is not genuine. Rejects when the store fails. */
   async load(req: IncomingMessage): Promise<LoadedSession | undefined> {
     const cookie = readCookie(req, this.cookieName);
-    const sid = cookie === undefined ? undefined : this.unsign(cookie);
+    if (cookie === undefined) return undefined;
+    const cacheable = this.invalidation.healthy();
+    const startedAt = Date.now();
+    if (cacheable) {
+      const hit = this.cache.get(cookie, startedAt);
+      if (hit) {
+        this.touch(hit.sid, hit.storeId, hit.data);
+        return hit;
+      }
+    }
+    const sid = this.unsign(cookie);
     const parts = sid === undefined ? undefined : splitSessionId(sid);
     if (sid === undefined || !parts) return undefined;
     const data = await new Promise<SessionData | null | undefined>((resolve, reject) =>
       this.store.get(sid, (err, session) => (err ? reject(err) : resolve(session))),
     );
     if (!data) return undefined;
+    if (cacheable) this.cache.set(cookie, sid, parts.storeId, data, startedAt, Date.now());
     this.touch(sid, parts.storeId, data);
     return { sid, data };
   }

@@ -5,6 +5,7 @@ import type { GatewayConfig } from '../config/types.ts';
 import { SessionCipher } from './crypto.ts';
 import { DeadlineStore } from './deadline.ts';
 import { EncryptedStore } from './encrypted-store.ts';
+import { LocalInvalidationBus, RedisInvalidationBus, type InvalidationBus } from './invalidation.ts';
 import { MemoryKeyValueStore, RedisKeyValueStore, type KeyValueStore } from './kv.ts';
 import { createRedisClient } from './redis-client.ts';
 import { RedisSessionRecords, StoreSessionRecords } from './records.ts';
@@ -18,6 +19,8 @@ export interface Stores {
   kv: KeyValueStore;
   /** 'redis' or 'memory', for readiness and the start-up log. */
   kind: 'redis' | 'memory';
+  /** Tells every instance's session cache when a session changed. */
+  invalidation: InvalidationBus;
   /** The Redis client's id, which its diagnostics channel events carry (command metrics). */
   redisClientId?: string;
   close(): Promise<void>;
@@ -31,13 +34,20 @@ export function createStores(config: GatewayConfig, logger: Logger): Stores {
     const client = createRedisClient(config.redisUrl, logger);
     const kv = new RedisKeyValueStore(client);
     const records = new RedisSessionRecords(client, SESSION_PREFIX, (key) => kv.redisKey(key));
+    const sessions = new EncryptedStore(new DeadlineStore(new RedisStore({ client, prefix: SESSION_PREFIX })), cipher, timeouts, records);
+    const invalidation = new RedisInvalidationBus(client, logger);
+    sessions.onChange((storeId) => invalidation.publish(storeId));
     return {
-      sessions: new EncryptedStore(new DeadlineStore(new RedisStore({ client, prefix: SESSION_PREFIX })), cipher, timeouts, records),
+      sessions,
       cipher,
       kv,
       kind: 'redis',
+      invalidation,
       redisClientId: client._clientId,
-      close: () => kv.close(),
+      close: async () => {
+        await invalidation.close();
+        await kv.close();
+      },
     };
   }
   logger.warn(
@@ -48,11 +58,15 @@ export function createStores(config: GatewayConfig, logger: Logger): Stores {
   const pruner = setInterval(() => memory.all(() => undefined), 60_000);
   pruner.unref();
   const kv = new MemoryKeyValueStore();
+  const sessions = new EncryptedStore(memory, cipher, timeouts, new StoreSessionRecords(memory, kv));
+  const invalidation = new LocalInvalidationBus();
+  sessions.onChange((storeId) => invalidation.publish(storeId));
   return {
-    sessions: new EncryptedStore(memory, cipher, timeouts, new StoreSessionRecords(memory, kv)),
+    sessions,
     cipher,
     kv,
     kind: 'memory',
+    invalidation,
     close: async () => {
       clearInterval(pruner);
       await kv.close();

@@ -53,6 +53,8 @@ describe('two instances, one Redis', () => {
     const viaB = await api(b, cookieHeader);
     expect(viaB.status).toBe(200);
     expect(viaB.body.headers.authorization).toMatch(/^Bearer /);
+    // A has the session in its in-process cache now; B's logout must reach it at once.
+    expect((await api(a, cookieHeader)).status).toBe(200);
     const logout = await request(b.gateway.url).post('/auth/logout').set('Cookie', cookieHeader).set('x-csrf', '1');
     expect(logout.status).toBe(200);
     expect((await api(a, cookieHeader)).status).toBe(401);
