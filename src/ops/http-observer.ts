@@ -58,8 +58,14 @@ export function httpObserver(deps: HttpObserverDeps): RequestHandler {
     },
     wrapSerializers: false,
     quietReqLogger: true,
+    // A 5xx is worth an error line; its `err` would only be pino-http's own "failed with status code" stand-in
+    // (real errors are logged where they happen, with what is safe to say about them).
+    customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
     customSuccessObject: accessFields,
-    customErrorObject: (req, res, _err, fields) => accessFields(req, res, fields),
+    customErrorObject: (req, res, _err, fields) => {
+      const { err: _standIn, ...rest } = fields as { err?: unknown };
+      return accessFields(req, res, rest);
+    },
   });
 
   return (req, res, next) => {

@@ -7,6 +7,7 @@ import { CookieJar, followRedirects, loginThroughGateway } from '../support/brow
 import { startEcho, type EchoServer } from '../support/echo.ts';
 import { reserveGatewayUrl, startTestGateway, TEST_SESSION_SECRET, type TestGateway } from '../support/gateway.ts';
 import { startIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type TestIdp } from '../support/idp.ts';
+import { getFreePort } from '../support/ports.ts';
 import { setCookie } from '../support/stack.ts';
 
 const ACCESS_TOKEN_TTL_SEC = 2;
@@ -32,7 +33,11 @@ beforeAll(async () => {
     if (ctx.body && typeof ctx.body === 'object') tokenResponses.push({ ...(ctx.body as Record<string, unknown>) });
   });
   echo = await startEcho();
-  const routes = [{ prefix: '/api/echo', target: echo.url, token: 'user' }];
+  // Nothing listens on the closed port: calls to /api/down are 502s.
+  const routes = [
+    { prefix: '/api/echo', target: echo.url, token: 'user' },
+    { prefix: '/api/down', target: `http://127.0.0.1:${await getFreePort()}`, token: 'none' },
+  ];
   // startTestGateway logs at trace level and keeps every line.
   gw = await startTestGateway({ url, issuer: idp.issuer, routes, env: { BFF_REFRESH_SKEW: '0' } });
   withSub = await startTestGateway({ url: subUrl, issuer: idp.issuer, routes, env: { BFF_LOG_SUB: 'true' } });
@@ -144,6 +149,14 @@ describe('at trace level, through login, API calls, refresh, logout and back-cha
     expect(login).not.toHaveProperty('upstreamTime');
     const userLine = lines.find((l) => (l.req as { path: string }).path === '/auth/user');
     expect(userLine).toMatchObject({ route: '/auth/user', session: true });
+  });
+
+  test('a 5xx is an error-level line, without a stack trace', async () => {
+    expect((await request(gw.gateway.url).get('/api/down/x').set('x-csrf', '1')).status).toBe(502);
+    const line = accessLines(gw.logs).find((l) => (l.req as { path: string }).path === '/api/down/x');
+    expect(line).toMatchObject({ level: 50, route: '/api/down', res: { statusCode: 502 }, session: false, msg: 'request errored' });
+    expect(line).not.toHaveProperty('err');
+    expect(line?.upstreamTime).toEqual(expect.any(Number));
   });
 });
 
