@@ -1,11 +1,24 @@
 import { ConfigError, loadConfig } from './config/load.ts';
+import { withEnvFile } from './config/env-file.ts';
+import type { GatewayConfig } from './config/types.ts';
+import { describeUnknown, unknownVariables } from './config/variables.ts';
 import { startGateway } from './gateway.ts';
+import { runCheck } from './ops/check.ts';
+import { createProcessLogger } from './ops/logger.ts';
 
 /** Exit code for an invalid configuration, distinct from a crash. */
 const EXIT_CONFIG = 2;
+/** Past the shutdown timeout, closing Redis and the rest gets this long before the process exits anyway. */
+const CLOSE_MARGIN_MS = 5_000;
+const SIGNAL_NUMBERS: Record<string, number> = { SIGINT: 2, SIGTERM: 15 };
 
 async function main(): Promise<void> {
-  let config;
+  if (process.argv.includes('--check')) {
+    process.exitCode = await runCheck({ env: process.env, cwd: process.cwd(), write: (line) => process.stdout.write(`${line}\n`) });
+    return;
+  }
+
+  let config: GatewayConfig;
   try {
     config = loadConfig(process.env);
   } catch (err) {
@@ -15,19 +28,38 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const gateway = await startGateway(config);
+  const logger = await createProcessLogger(config.logLevel);
+  for (const unknown of unknownVariables(withEnvFile(process.env, process.cwd()).env)) logger.warn(describeUnknown(unknown));
+
+  const gateway = await startGateway(config, { logger });
+  const graceMs = config.shutdownTimeoutSec * 1000;
   let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) process.exit(1);
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      // The operator insists (a second Ctrl-C, or the orchestrator's SIGKILL warning): no more waiting.
+      logger.warn({ signal }, 'second signal: exiting at once');
+      process.exit(128 + (SIGNAL_NUMBERS[signal] ?? 1));
+    }
     stopping = true;
-    process.stderr.write(`bff-gateway: ${signal} received, draining connections\n`);
-    gateway.close(25_000).then(
-      () => process.exit(0),
-      () => process.exit(1),
+    logger.info({ signal, timeoutSec: config.shutdownTimeoutSec }, 'shutting down: not ready, no new connections, draining in-flight requests');
+    const deadline = setTimeout(() => {
+      logger.error('shutdown did not finish in time; exiting');
+      process.exit(1);
+    }, graceMs + CLOSE_MARGIN_MS);
+    deadline.unref();
+    gateway.close(graceMs).then(
+      () => {
+        logger.info('shutdown complete');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        logger.error({ reason: err instanceof Error ? err.name : 'unknown' }, 'shutdown failed');
+        process.exit(1);
+      },
     );
   };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
 }
 
 main().catch((err: unknown) => {

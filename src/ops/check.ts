@@ -1,0 +1,212 @@
+import { performance } from 'node:perf_hooks';
+import * as client from 'openid-client';
+import { createClient } from 'redis';
+import { ConfigError, loadConfig } from '../config/load.ts';
+import { withEnvFile, type Env } from '../config/env-file.ts';
+import { resolveSecretFiles } from '../config/secrets.ts';
+import type { GatewayConfig } from '../config/types.ts';
+import { CONFIG_VARIABLES, describeUnknown, maskUrl, unknownVariables } from '../config/variables.ts';
+
+export interface CheckOptions {
+  env: Env;
+  cwd: string;
+  /** Receives the report, one line per call. */
+  write(line: string): void;
+  /** Per network check (IdP discovery, Redis PING); default 5 s. */
+  timeoutMs?: number;
+}
+
+type Level = 'ok' | 'warn' | 'FAIL';
+
+/**
+ * `--check`: everything the gateway would find wrong at start-up, and what
+ * it would find wrong only later (an unreachable IdP or Redis, a typo in a
+ * variable name), in one readable report. Secrets are masked. Returns the
+ * exit code: 0 when nothing is wrong, 1 otherwise (warnings do not fail).
+ */
+export async function runCheck(options: CheckOptions): Promise<number> {
+  const { write, cwd } = options;
+  const timeoutMs = options.timeoutMs ?? 5000;
+  const results: Array<{ level: Level; text: string }> = [];
+  const report = (level: Level, text: string): void => {
+    results.push({ level, text });
+  };
+
+  write('bff-gateway configuration check');
+  let env: Env = options.env;
+  try {
+    const loaded = withEnvFile(options.env, cwd);
+    env = loaded.env;
+    write(`env file: ${loaded.file ?? 'none (environment only)'}`);
+  } catch {
+    // loadConfig reports the unreadable env file with the other problems.
+  }
+  // The raw values, for the network checks even when the configuration as a whole is invalid.
+  const raw = resolveSecretFiles(env, cwd).env;
+
+  let config: GatewayConfig | undefined;
+  try {
+    config = loadConfig(options.env, cwd);
+    report('ok', 'configuration: every variable and the routes file are valid');
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    for (const problem of err.problems) report('FAIL', problem);
+  }
+
+  for (const unknown of unknownVariables(env)) report('warn', describeUnknown(unknown));
+
+  if (config) printConfiguration(config, env, write);
+
+  const issuer = config?.issuerUrl ?? httpUrl(raw.BFF_ISSUER_URL);
+  if (issuer) await checkIdp(issuer, config?.clientId ?? raw.BFF_CLIENT_ID ?? 'bff-gateway', config, timeoutMs, report);
+  const redisUrl = config ? config.redisUrl : raw.BFF_REDIS_URL;
+  if (redisUrl) await checkRedis(redisUrl, timeoutMs, report);
+  else if (config) report('warn', 'BFF_REDIS_URL: unset, so sessions live in this process: one instance only, lost on restart');
+
+  write('');
+  write('Checks');
+  for (const { level, text } of results) write(`  ${level.padEnd(4)}  ${text}`);
+  const failures = results.filter((r) => r.level === 'FAIL').length;
+  const warnings = results.filter((r) => r.level === 'warn').length;
+  write('');
+  write(
+    failures === 0
+      ? `Result: OK${warnings ? ` (${warnings} warning${warnings === 1 ? '' : 's'})` : ''}`
+      : `Result: ${failures} problem${failures === 1 ? '' : 's'}${warnings ? `, ${warnings} warning${warnings === 1 ? '' : 's'}` : ''}: fix ${failures === 1 ? 'it' : 'them'} before deploying`,
+  );
+  return failures === 0 ? 0 : 1;
+}
+
+function printConfiguration(config: GatewayConfig, env: Env, write: (line: string) => void): void {
+  write('');
+  write('Effective configuration');
+  const width = Math.max(...CONFIG_VARIABLES.map((v) => v.name.length));
+  for (const variable of CONFIG_VARIABLES) {
+    const value = variable.show(config);
+    const given = isSet(env[variable.name]) || isSet(env[`${variable.name}_FILE`]);
+    const source = isSet(env[`${variable.name}_FILE`]) ? ' (from file)' : given ? '' : ' (default)';
+    write(`  ${variable.name.padEnd(width)}  ${value ?? '-'}${value === undefined ? '' : source}`);
+  }
+  write('');
+  write(`Routes (${config.routesFile})`);
+  if (config.routes.length === 0) write('  none: nothing is proxied under /api');
+  for (const route of config.routes) {
+    const upstream = new URL(route.target.href);
+    const attributes = [
+      `token=${route.token}`,
+      route.methods ? `methods=${route.methods.join(',')}` : 'methods=any',
+      `websocket=${route.websocket ? 'yes' : 'no'}`,
+      `timeout=${route.timeoutMs}ms`,
+      ...(route.scope ? [`scope="${route.scope}"`] : []),
+      ...(route.resource ? [`resource=${route.resource}`] : []),
+    ];
+    write(`  ${route.prefix} -> ${upstream.origin}${route.rewrite ?? route.prefix}  ${attributes.join('  ')}`);
+  }
+}
+
+async function checkIdp(issuer: URL, clientId: string, config: GatewayConfig | undefined, timeoutMs: number, report: (level: Level, text: string) => void): Promise<void> {
+  const options: client.DiscoveryRequestOptions = { timeout: Math.ceil(timeoutMs / 1000) };
+  if (issuer.protocol === 'http:') options.execute = [client.allowInsecureRequests];
+  let metadata: client.ServerMetadata;
+  const startedAt = performance.now();
+  try {
+    metadata = (await client.discovery(issuer, clientId, undefined, undefined, options)).serverMetadata();
+  } catch (err) {
+    report('FAIL', `BFF_ISSUER_URL: OpenID provider discovery at ${issuer.href} failed: ${reasonOf(err)}`);
+    return;
+  }
+  const ms = Math.round(performance.now() - startedAt);
+  const features = [
+    metadata.pushed_authorization_request_endpoint ? 'PAR' : undefined,
+    metadata.end_session_endpoint ? 'end-session' : undefined,
+    metadata.revocation_endpoint ? 'revocation' : undefined,
+    metadata.backchannel_logout_supported ? 'back-channel logout' : undefined,
+  ].filter(Boolean);
+  report('ok', `BFF_ISSUER_URL: discovery answered in ${ms} ms (issuer ${metadata.issuer}; ${features.join(', ') || 'no optional endpoints'})`);
+  const methods = metadata.code_challenge_methods_supported;
+  if (methods && !methods.includes('S256')) report('FAIL', 'BFF_ISSUER_URL: the provider does not support PKCE with S256, which the gateway always uses');
+  if (!metadata.end_session_endpoint) report('warn', 'BFF_ISSUER_URL: the provider has no end_session_endpoint: logout ends the gateway session but not the provider\'s');
+  if (!config) return;
+  const authMethods = metadata.token_endpoint_auth_methods_supported;
+  if (authMethods && !authMethods.includes(config.clientAuthMethod)) {
+    report('FAIL', `BFF_CLIENT_AUTH_METHOD: ${config.clientAuthMethod} is not among the provider's token_endpoint_auth_methods_supported (${authMethods.join(', ')})`);
+  }
+  const scopes = metadata.scopes_supported;
+  if (scopes) {
+    const missing = config.scopes.split(' ').filter((s) => !scopes.includes(s));
+    if (missing.length > 0) report('warn', `BFF_SCOPES: the provider does not advertise ${missing.join(', ')} (it may still accept ${missing.length === 1 ? 'it' : 'them'})`);
+  }
+}
+
+async function checkRedis(url: string, timeoutMs: number, report: (level: Level, text: string) => void): Promise<void> {
+  const shown = maskUrl(url);
+  const redis = createClient({ url, disableOfflineQueue: true, socket: { connectTimeout: timeoutMs, reconnectStrategy: false } });
+  // Connection errors are reported from connect() below; the event would otherwise crash the process.
+  redis.on('error', () => undefined);
+  const startedAt = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(Object.assign(new Error('no answer'), { code: 'ETIMEDOUT' })), timeoutMs);
+    });
+    await Promise.race([redis.connect().then(() => redis.ping()), timeout]);
+    report('ok', `BFF_REDIS_URL: ${shown} answered PING in ${Math.round(performance.now() - startedAt)} ms`);
+  } catch (err) {
+    report('FAIL', `BFF_REDIS_URL: ${shown} did not answer PING: ${scrub(reasonOf(err), url)}`);
+  } finally {
+    clearTimeout(timer);
+    redis.destroy();
+  }
+}
+
+interface ErrorLike {
+  message?: unknown;
+  code?: unknown;
+  cause?: unknown;
+  errors?: unknown;
+}
+
+/**
+ * A readable reason: the error's message and the socket code underneath
+ * (fetch and openid-client wrap ECONNREFUSED, ENOTFOUND, ... in causes).
+ * Duck-typed, because errors from another realm fail `instanceof Error`.
+ */
+function reasonOf(err: unknown): string {
+  const chain: ErrorLike[] = [];
+  let current: unknown = err;
+  while (chain.length < 5 && typeof current === 'object' && current !== null) {
+    const link = current as ErrorLike;
+    chain.push(link);
+    current = Array.isArray(link.errors) && link.errors.length > 0 ? link.errors[0] : link.cause;
+  }
+  const messages = chain.map((e) => (typeof e.message === 'string' ? e.message : '')).filter((m) => m !== '' && m !== 'something went wrong');
+  const codes = chain.map((e) => (typeof e.code === 'string' ? e.code : '')).filter((c) => c !== '');
+  const first = messages[0] ?? codes[0] ?? 'unknown error';
+  const detail = codes.find((c) => /^E[A-Z_]+$/.test(c)) ?? (messages.length > 1 ? messages[messages.length - 1] : codes[0]);
+  return detail && !first.includes(detail) ? `${first} (${detail})` : first;
+}
+
+/** Error texts may quote the URL; its password must not reach the report. */
+function scrub(text: string, url: string): string {
+  let password = '';
+  try {
+    password = decodeURIComponent(new URL(url).password);
+  } catch {
+    return text;
+  }
+  return password ? text.split(password).join('********') : text;
+}
+
+function httpUrl(text: string | undefined): URL | undefined {
+  if (!text) return undefined;
+  try {
+    const url = new URL(text.trim());
+    return url.protocol === 'http:' || url.protocol === 'https:' ? url : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isSet(value: string | undefined): boolean {
+  return value !== undefined && value.trim() !== '';
+}

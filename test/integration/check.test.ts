@@ -1,0 +1,153 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { runCheck } from '../../src/ops/check.ts';
+import { TEST_SESSION_SECRET } from '../support/gateway.ts';
+import { startIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type TestIdp } from '../support/idp.ts';
+import { getFreePort } from '../support/ports.ts';
+import { startRedis, type RedisServer } from '../support/redis.ts';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const ENTRY = join(ROOT, 'src/index.ts');
+const REDIS_PASSWORD = 'redis-Pa55word-XYZ';
+
+let idp: TestIdp;
+let redis: RedisServer;
+let dir: string;
+let good: Record<string, string>;
+/** Ports nothing listens on: an unreachable IdP and an unreachable Redis. */
+let closedPort: number;
+
+beforeAll(async () => {
+  idp = await startIdp({ redirectUris: ['http://127.0.0.1:1/auth/callback'] });
+  // A Redis of its own, with a password, to prove the password never reaches the report.
+  redis = await startRedis();
+  closedPort = await getFreePort();
+  dir = mkdtempSync(join(tmpdir(), 'bff-check-'));
+  writeFileSync(join(dir, 'routes.json'), JSON.stringify({ routes: [{ prefix: '/api/orders', target: 'http://orders:8080', rewrite: '/v1/orders', token: 'user', methods: ['GET', 'POST'] }] }));
+  writeFileSync(join(dir, 'bad-routes.json'), JSON.stringify({ routes: [{ prefix: '/orders', target: 'http://orders:8080', token: 'user' }] }));
+  writeFileSync(join(dir, 'client-secret'), `${TEST_CLIENT_SECRET}\n`);
+  good = {
+    BFF_PUBLIC_URL: 'https://app.example.com',
+    BFF_ISSUER_URL: idp.issuer,
+    BFF_ALLOW_INSECURE_ISSUER: 'true',
+    BFF_CLIENT_ID: TEST_CLIENT_ID,
+    BFF_CLIENT_SECRET_FILE: join(dir, 'client-secret'),
+    BFF_SESSION_SECRETS: TEST_SESSION_SECRET,
+    BFF_REDIS_URL: `redis://:${REDIS_PASSWORD}@127.0.0.1:${redis.port}/0`,
+    BFF_ROUTES_FILE: join(dir, 'routes.json'),
+  };
+  await setRedisPassword(redis.port, REDIS_PASSWORD);
+});
+afterAll(async () => {
+  await redis?.stop();
+  await idp?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function check(env: Record<string, string>): Promise<{ code: number; output: string }> {
+  const lines: string[] = [];
+  const code = await runCheck({ env, cwd: dir, write: (line) => lines.push(line), timeoutMs: 3000 });
+  return { code, output: lines.join('\n') };
+}
+
+function expectNoSecret(output: string): void {
+  for (const secret of [TEST_CLIENT_SECRET, TEST_SESSION_SECRET, REDIS_PASSWORD]) expect(output).not.toContain(secret);
+}
+
+describe('a good configuration', () => {
+  test('exit 0, every check ok, the effective configuration with secrets masked and defaults marked', async () => {
+    const { code, output } = await check(good);
+    expect(output).toContain('Result: OK');
+    expect(code).toBe(0);
+    expect(output).toMatch(/ok {4}configuration: every variable and the routes file are valid/);
+    expect(output).toMatch(new RegExp(`ok {4}BFF_ISSUER_URL: discovery answered in \\d+ ms \\(issuer ${idp.issuer}; PAR, end-session, revocation, back-channel logout\\)`));
+    expect(output).toMatch(/ok {4}BFF_REDIS_URL: redis:\/\/:\*{8}@127\.0\.0\.1:\d+\/0 answered PING in \d+ ms/);
+    expect(output).not.toMatch(/FAIL|warn /);
+    expect(output).toMatch(/BFF_CLIENT_SECRET +\*{8} \(from file\)/);
+    expect(output).toMatch(/BFF_SESSION_SECRETS +\*{8} \(1 secret, the first one active\)/);
+    expect(output).toMatch(/BFF_SESSION_IDLE_TIMEOUT +1800s \(default\)/);
+    expect(output).toMatch(/BFF_COOKIE_NAME +__Host-bff \(default\)/);
+    expect(output).toContain('/api/orders -> http://orders:8080/v1/orders  token=user  methods=GET,POST  websocket=no  timeout=30000ms');
+    expectNoSecret(output);
+  });
+
+  test('an unknown variable is a warning with a did-you-mean, not a failure', async () => {
+    const { code, output } = await check({ ...good, BFF_SCOPE: 'openid' });
+    expect(code).toBe(0);
+    expect(output).toContain('warn  BFF_SCOPE: not a variable bff-gateway knows (it is ignored); did you mean BFF_SCOPES?');
+    expect(output).toContain('Result: OK (1 warning)');
+  });
+});
+
+/** Five independent ways to get it wrong, each with the variable the report must name. */
+const BREAKAGES: Array<[string, () => Record<string, string>, RegExp]> = [
+  ['a session secret that is too short', () => ({ BFF_SESSION_SECRETS: 'too-short' }), /FAIL {2}BFF_SESSION_SECRETS: entry 1 is 9 bytes; each must be at least 32 bytes/],
+  ['a public URL with a path', () => ({ BFF_PUBLIC_URL: 'https://app.example.com/app' }), /FAIL {2}BFF_PUBLIC_URL: must be an origin only/],
+  ['a route outside /api', () => ({ BFF_ROUTES_FILE: join(dir, 'bad-routes.json') }), /FAIL {2}.*bad-routes\.json: routes\.0\.prefix/],
+  ['an unreachable OpenID provider', () => ({ BFF_ISSUER_URL: `http://127.0.0.1:${closedPort}` }), /FAIL {2}BFF_ISSUER_URL: OpenID provider discovery at http:\/\/127\.0\.0\.1:\d+\/ failed: fetch failed \(ECONNREFUSED\)/],
+  ['an unreachable Redis', () => ({ BFF_REDIS_URL: `redis://:${REDIS_PASSWORD}@127.0.0.1:${closedPort}` }), /FAIL {2}BFF_REDIS_URL: redis:\/\/:\*{8}@127\.0\.0\.1:\d+ did not answer PING: connect ECONNREFUSED/],
+];
+
+describe('a configuration broken in five ways', () => {
+  test('all five at once: exit 1, each named in the report, and nothing secret in it', async () => {
+    const broken = Object.assign({ ...good }, ...BREAKAGES.map(([, change]) => change()));
+    const { code, output } = await check(broken);
+    expect(code).toBe(1);
+    for (const [, , line] of BREAKAGES) expect(output).toMatch(line);
+    expect(output).toContain('Result: 5 problems: fix them before deploying');
+    expectNoSecret(output);
+  });
+
+  test.each(BREAKAGES)('%s alone: exit 1 with exactly that problem', async (_name, change, line) => {
+    const { code, output } = await check({ ...good, ...change() });
+    expect(code).toBe(1);
+    expect(output).toMatch(line);
+    expect(output.match(/^ {2}FAIL/gm)).toHaveLength(1);
+    expectNoSecret(output);
+  });
+});
+
+describe('node src/index.ts --check', () => {
+  function run(env: Record<string, string>): Promise<{ code: number | null; stdout: string }> {
+    return new Promise((done, reject) => {
+      const child = spawn(process.execPath, [ENTRY, '--check'], { cwd: dir, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+      child.stderr?.resume();
+      child.once('error', reject);
+      child.once('close', (code) => done({ code, stdout }));
+    });
+  }
+
+  test('prints the report and exits 0 on a good configuration, without starting the gateway', async () => {
+    const { code, stdout } = await run({ ...good, BFF_PORT: String(await getFreePort()) });
+    expect(stdout).toContain('bff-gateway configuration check');
+    expect(stdout).toContain('Result: OK');
+    expect(stdout).not.toContain('listening');
+    expect(code).toBe(0);
+  }, 20_000);
+
+  test('exits 1 on a broken one', async () => {
+    const { code, stdout } = await run({ ...good, BFF_SESSION_SECRETS: 'too-short' });
+    expect(stdout).toContain('FAIL  BFF_SESSION_SECRETS');
+    expect(code).toBe(1);
+  }, 20_000);
+
+  test('npm run check runs it on the build', () => {
+    const scripts = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+    expect(scripts.check).toBe('node dist/index.js --check');
+  });
+});
+
+/** CONFIG SET requirepass over a raw client: the server under test then refuses unauthenticated clients. */
+async function setRedisPassword(port: number, password: string): Promise<void> {
+  const { createClient } = await import('redis');
+  const client = createClient({ url: `redis://127.0.0.1:${port}` });
+  await client.connect();
+  await client.configSet('requirepass', password);
+  client.destroy();
+}
