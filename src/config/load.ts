@@ -1,10 +1,11 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { readAbuseLimits } from './abuse-limits.ts';
 import { parseDurationSeconds } from './duration.ts';
 import { withEnvFile, type Env } from './env-file.ts';
 import { loadRoutesFile } from './routes.ts';
 import { resolveSecretFiles } from './secrets.ts';
-import { CLIENT_AUTH_METHODS, type ClientAuthMethod, type GatewayConfig } from './types.ts';
+import { CLIENT_AUTH_METHODS, type ClientAuthMethod, type GatewayConfig, type RedisTopology } from './types.ts';
 
 const MIN_SECRET_BYTES = 32;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -126,10 +127,8 @@ export function loadConfig(rawEnv: Env, cwd = process.cwd()): GatewayConfig {
   if (mainPort === adminPort && mainPort !== 0) problems.push('BFF_ADMIN_PORT: must differ from BFF_PORT');
 
   const redisUrl = get('BFF_REDIS_URL');
-  if (redisUrl !== undefined) {
-    const url = parseUrl(redisUrl);
-    if (!url || (url.protocol !== 'redis:' && url.protocol !== 'rediss:')) problems.push('BFF_REDIS_URL: must be a redis:// or rediss:// URL');
-  }
+  if (redisUrl !== undefined && !isRedisUrl(redisUrl)) problems.push('BFF_REDIS_URL: must be a redis:// or rediss:// URL');
+  const redis = redisTopology(get, redisUrl, problems);
 
   const scopes = (get('BFF_SCOPES') ?? 'openid profile email offline_access').split(/[\s,]+/).filter(Boolean);
   if (!scopes.includes('openid')) problems.push('BFF_SCOPES: must include "openid"');
@@ -160,6 +159,7 @@ export function loadConfig(rawEnv: Env, cwd = process.cwd()): GatewayConfig {
   );
   const logSub = read('BFF_LOG_SUB', lower(bool), false);
   const shutdownTimeoutSec = duration('BFF_SHUTDOWN_TIMEOUT', 25);
+  const abuseLimits = readAbuseLimits(get, problems);
   const logLevel = read('BFF_LOG_LEVEL', lower(z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` })), 'info');
 
   const routesFile = resolve(cwd, get('BFF_ROUTES_FILE') ?? 'config/routes.json');
@@ -184,6 +184,7 @@ export function loadConfig(rawEnv: Env, cwd = process.cwd()): GatewayConfig {
     scopes: scopes.join(' '),
     sessionSecrets,
     ...(redisUrl !== undefined ? { redisUrl } : {}),
+    ...(redis !== undefined ? { redis } : {}),
     routesFile,
     routes: routes.routes,
     cookieName,
@@ -202,7 +203,59 @@ export function loadConfig(rawEnv: Env, cwd = process.cwd()): GatewayConfig {
     logLevel,
     logSub,
     shutdownTimeoutSec,
+    ...abuseLimits,
   };
+}
+
+function isRedisUrl(text: string): boolean {
+  const url = parseUrl(text);
+  return url !== undefined && (url.protocol === 'redis:' || url.protocol === 'rediss:');
+}
+
+/** One of the three Redis deployments, from whichever of their variables is set (at most one). */
+function redisTopology(get: (name: string) => string | undefined, url: string | undefined, problems: string[]): RedisTopology | undefined {
+  const clusterNodes = get('BFF_REDIS_CLUSTER_NODES');
+  const sentinels = get('BFF_REDIS_SENTINELS');
+  const sentinelName = get('BFF_REDIS_SENTINEL_NAME');
+  const username = get('BFF_REDIS_USERNAME');
+  const password = get('BFF_REDIS_PASSWORD');
+  const chosen = [url !== undefined && 'BFF_REDIS_URL', clusterNodes !== undefined && 'BFF_REDIS_CLUSTER_NODES', sentinels !== undefined && 'BFF_REDIS_SENTINELS'].filter(Boolean);
+  if (chosen.length > 1) {
+    problems.push(`${chosen[1]}: set only one of BFF_REDIS_URL, BFF_REDIS_CLUSTER_NODES and BFF_REDIS_SENTINELS`);
+    return undefined;
+  }
+  if (sentinels === undefined) {
+    if (sentinelName !== undefined) problems.push('BFF_REDIS_SENTINEL_NAME: only applies with BFF_REDIS_SENTINELS');
+    if (username !== undefined || password !== undefined) problems.push('BFF_REDIS_PASSWORD: only applies with BFF_REDIS_SENTINELS (put credentials into the redis:// URLs otherwise)');
+  }
+  if (url !== undefined) return { kind: 'single', url };
+  if (clusterNodes !== undefined) {
+    const nodes = clusterNodes.split(',').map((n) => n.trim()).filter(Boolean);
+    if (nodes.length === 0 || !nodes.every(isRedisUrl)) {
+      problems.push('BFF_REDIS_CLUSTER_NODES: must be comma-separated redis:// or rediss:// URLs of cluster nodes (a few are enough to discover the rest)');
+      return undefined;
+    }
+    return { kind: 'cluster', nodes };
+  }
+  if (sentinels !== undefined) {
+    const parsed = sentinels.split(',').map((entry) => /^\s*([^:\s]+):(\d{1,5})\s*$/.exec(entry));
+    if (parsed.length === 0 || parsed.some((m) => m === null)) {
+      problems.push('BFF_REDIS_SENTINELS: must be comma-separated host:port pairs of Sentinel processes');
+      return undefined;
+    }
+    if (sentinelName === undefined) {
+      problems.push('BFF_REDIS_SENTINEL_NAME: required with BFF_REDIS_SENTINELS (the monitored master\'s name, e.g. mymaster)');
+      return undefined;
+    }
+    return {
+      kind: 'sentinel',
+      name: sentinelName,
+      sentinels: parsed.map((m) => ({ host: (m as RegExpExecArray)[1] as string, port: Number((m as RegExpExecArray)[2]) })),
+      ...(username !== undefined ? { username } : {}),
+      ...(password !== undefined ? { password } : {}),
+    };
+  }
+  return undefined;
 }
 
 function parseUrl(text: string): URL | undefined {

@@ -4,6 +4,12 @@ export type TokenMode = (typeof TOKEN_MODES)[number];
 export const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const;
 export type ClientAuthMethod = (typeof CLIENT_AUTH_METHODS)[number];
 
+/** Where sessions live when they are shared: one node, a Redis Cluster, or a master found through Sentinel. */
+export type RedisTopology =
+  | { kind: 'single'; url: string }
+  | { kind: 'cluster'; nodes: readonly string[] }
+  | { kind: 'sentinel'; name: string; sentinels: ReadonlyArray<{ host: string; port: number }>; username?: string; password?: string };
+
 export interface RouteConfig {
   /** Normalised prefix, always starting with `/api`, no trailing slash. */
   prefix: string;
@@ -46,6 +52,8 @@ export interface GatewayConfig {
   /** First entry encrypts and signs; the others still decrypt and verify. */
   sessionSecrets: readonly string[];
   redisUrl?: string;
+  /** Set when any of BFF_REDIS_URL, BFF_REDIS_CLUSTER_NODES or BFF_REDIS_SENTINELS is; unset means the memory store. */
+  redis?: RedisTopology;
   routesFile: string;
   routes: readonly RouteConfig[];
   cookieName: string;
@@ -69,4 +77,32 @@ export interface GatewayConfig {
   logSub: boolean;
   /** How long SIGTERM waits for in-flight requests and streams before closing them. */
   shutdownTimeoutSec: number;
+  /** Per client address on `/auth/login` and `/auth/callback`; a missing entry is turned off. */
+  rateLimits: RateLimits;
+  /** What one client connection may cost; applied where the http.Server is created. */
+  connectionLimits: ConnectionLimits;
+}
+
+/** At most `limit` requests from one client address in any window of `windowMs` (sliding). */
+export interface RateLimit {
+  limit: number;
+  windowMs: number;
+}
+
+export interface RateLimits {
+  login?: RateLimit;
+  callback?: RateLimit;
+}
+
+export interface ConnectionLimits {
+  /** Request line plus headers; beyond it Node answers 431. */
+  maxHeaderBytes: number;
+  /** Beyond it the gateway answers 414. */
+  maxUrlLength: number;
+  /** From a request's first byte to the end of its headers (slow-loris). */
+  headersTimeoutMs: number;
+  /** Longest silence while a request body is being received; a body that keeps moving is never cut. */
+  bodyIdleTimeoutMs: number;
+  /** How long an idle keep-alive connection stays open between requests. */
+  keepAliveTimeoutMs: number;
 }

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { RedisClient } from './redis-client.ts';
+import type { RedisClient, RedisSubscriber } from './redis-client.ts';
 
 const CHANNEL = 'bff:session-invalidate';
 /** Sent to every subscriber when its own view may have missed messages: drop everything. */
@@ -21,20 +21,20 @@ export interface InvalidationBus {
 /** Redis pub/sub on a dedicated connection (a subscribed connection can issue no other commands). */
 export class RedisInvalidationBus implements InvalidationBus {
   private readonly client: RedisClient;
-  private readonly subscriber: RedisClient;
+  private readonly subscriber: RedisSubscriber;
   private readonly handlers: Array<(storeId: string) => void> = [];
   private subscribed = false;
 
-  constructor(client: RedisClient, logger: Logger) {
+  constructor(client: RedisClient, subscriber: RedisSubscriber, logger: Logger) {
     this.client = client;
-    this.subscriber = client.duplicate();
+    this.subscriber = subscriber;
     // While this connection is down, messages are lost: drop every cached session when it fails and again
     // when it is back (healthy() is false in between, so nothing is cached meanwhile).
     this.subscriber.on('error', () => this.emit(INVALIDATE_ALL));
     this.subscriber.on('ready', () => this.emit(INVALIDATE_ALL));
     this.subscriber
       .connect()
-      .then(() => this.subscriber.subscribe(CHANNEL, (message) => this.emit(message)))
+      .then(() => this.subscriber.subscribe(CHANNEL, (message: string) => this.emit(message)))
       .then(() => {
         // node-redis subscribes again by itself after every reconnect.
         this.subscribed = true;

@@ -27,12 +27,17 @@ export interface KeyValueStore {
   addToSet(key: string, member: string, ttlMs: number): Promise<void>;
   members(key: string): Promise<string[]>;
   removeFromSet(key: string, member: string): Promise<void>;
+  /** Adds one to a counter and returns the count; the first increment starts the counter's `ttlMs` life, so counters never pile up. */
+  increment(key: string, ttlMs: number): Promise<number>;
+  get(key: string): Promise<string | undefined>;
   /** Resolves when the store answers. */
   ping(): Promise<void>;
   close(): Promise<void>;
 }
 
 const RELEASE_LOCK = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+// One script, one key: atomic, and on a Redis Cluster it runs on the key's own node.
+const INCREMENT = "local n = redis.call('INCR', KEYS[1]) if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end return n";
 const ADD_TO_SET =
   "redis.call('SADD', KEYS[1], ARGV[1]) if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 1";
 
@@ -52,7 +57,7 @@ export class RedisKeyValueStore implements KeyValueStore {
   }
   async take(key: string): Promise<string | undefined> {
     const value = await guard(this.client.getDel(this.prefix + key));
-    return value ?? undefined;
+    return typeof value === 'string' ? value : undefined;
   }
   async delete(...keys: string[]): Promise<void> {
     if (keys.length > 0) await guard(Promise.all(keys.map((k) => this.client.del(this.prefix + k))));
@@ -78,10 +83,18 @@ export class RedisKeyValueStore implements KeyValueStore {
     await guard(this.client.eval(ADD_TO_SET, { keys: [this.prefix + key], arguments: [member, String(Math.ceil(ttlMs))] }));
   }
   async members(key: string): Promise<string[]> {
-    return guard(this.client.sMembers(this.prefix + key));
+    const members = await guard(this.client.sMembers(this.prefix + key));
+    return Array.isArray(members) ? members.filter((m): m is string => typeof m === 'string') : [];
   }
   async removeFromSet(key: string, member: string): Promise<void> {
     await guard(this.client.sRem(this.prefix + key, member));
+  }
+  async increment(key: string, ttlMs: number): Promise<number> {
+    return Number(await guard(this.client.eval(INCREMENT, { keys: [this.prefix + key], arguments: [String(Math.ceil(ttlMs))] })));
+  }
+  async get(key: string): Promise<string | undefined> {
+    const value = await guard(this.client.get(this.prefix + key));
+    return typeof value === 'string' ? value : undefined;
   }
   async ping(): Promise<void> {
     await guard(this.client.ping());
@@ -154,6 +167,16 @@ export class MemoryKeyValueStore implements KeyValueStore {
   async removeFromSet(key: string, member: string): Promise<void> {
     const value = this.live(key)?.value;
     if (value instanceof Set) value.delete(member);
+  }
+  async increment(key: string, ttlMs: number): Promise<number> {
+    const entry = this.live(key);
+    const count = (typeof entry?.value === 'string' ? Number(entry.value) || 0 : 0) + 1;
+    this.entries.set(key, { value: String(count), expiresAt: entry?.expiresAt ?? Date.now() + ttlMs });
+    return count;
+  }
+  async get(key: string): Promise<string | undefined> {
+    const value = this.live(key)?.value;
+    return typeof value === 'string' ? value : undefined;
   }
   async ping(): Promise<void> {}
   async close(): Promise<void> {

@@ -7,7 +7,7 @@ import { DeadlineStore } from './deadline.ts';
 import { EncryptedStore } from './encrypted-store.ts';
 import { LocalInvalidationBus, RedisInvalidationBus, type InvalidationBus } from './invalidation.ts';
 import { MemoryKeyValueStore, RedisKeyValueStore, type KeyValueStore } from './kv.ts';
-import { createRedisClient } from './redis-client.ts';
+import { createRedisConnection } from './redis-client.ts';
 import { RedisSessionRecords, StoreSessionRecords } from './records.ts';
 
 const SESSION_PREFIX = 'bff:sess:';
@@ -26,16 +26,17 @@ export interface Stores {
   close(): Promise<void>;
 }
 
-/** Redis when `BFF_REDIS_URL` is set, else memory for a single instance (with a warning saying so). */
+/** Redis (single node, cluster or Sentinel) when configured, else memory for a single instance (with a warning saying so). */
 export function createStores(config: GatewayConfig, logger: Logger): Stores {
   const cipher = new SessionCipher(config.sessionSecrets);
   const timeouts = { idleTimeoutSec: config.sessionIdleTimeoutSec, absoluteTimeoutSec: config.sessionAbsoluteTimeoutSec };
-  if (config.redisUrl) {
-    const client = createRedisClient(config.redisUrl, logger);
+  if (config.redis) {
+    const connection = createRedisConnection(config.redis, logger);
+    const { client } = connection;
     const kv = new RedisKeyValueStore(client);
     const records = new RedisSessionRecords(client, SESSION_PREFIX, (key) => kv.redisKey(key));
-    const sessions = new EncryptedStore(new DeadlineStore(new RedisStore({ client, prefix: SESSION_PREFIX })), cipher, timeouts, records);
-    const invalidation = new RedisInvalidationBus(client, logger);
+    const sessions = new EncryptedStore(new DeadlineStore(new RedisStore({ client: connection.native, prefix: SESSION_PREFIX })), cipher, timeouts, records);
+    const invalidation = new RedisInvalidationBus(client, connection.subscriber(), logger);
     sessions.onChange((storeId) => invalidation.publish(storeId));
     return {
       sessions,
@@ -43,7 +44,7 @@ export function createStores(config: GatewayConfig, logger: Logger): Stores {
       kv,
       kind: 'redis',
       invalidation,
-      redisClientId: client._clientId,
+      ...(connection.clientId !== undefined ? { redisClientId: connection.clientId } : {}),
       close: async () => {
         await invalidation.close();
         await kv.close();

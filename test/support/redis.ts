@@ -15,6 +15,10 @@ export type StartRedisOptions = {
   port?: number;
   /** Default `redis-server` from PATH. */
   binary?: string;
+  /** A config file read first (Sentinel needs one it can rewrite). */
+  configFile?: string;
+  /** More server arguments, e.g. `['--cluster-enabled', 'yes']` or `['--sentinel']`. */
+  args?: string[];
 };
 
 const READY_DEADLINE_MS = 10_000;
@@ -34,7 +38,11 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
 
   const child = spawn(
     options.binary ?? 'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', tmpdir()],
+    [
+      ...(options.configFile ? [options.configFile] : []),
+      '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', tmpdir(),
+      ...(options.args ?? []),
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
 

@@ -18,12 +18,19 @@ export type StackOptions = {
   env?: Record<string, string>;
   store?: TestGatewayOptions['store'];
   idp?: IdpOptions;
+  /** Register the gateway's back-channel logout URI at the IdP. */
+  backchannel?: boolean;
 };
 
 /** A real IdP, a real echo upstream and a real gateway wired to both (and to the test Redis). */
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const url = await reserveGatewayUrl();
-  const idp = await startIdp({ redirectUris: [`${url}/auth/callback`], postLogoutRedirectUris: [`${url}/`], ...options.idp });
+  const idp = await startIdp({
+    redirectUris: [`${url}/auth/callback`],
+    postLogoutRedirectUris: [`${url}/`],
+    ...(options.backchannel ? { backchannelLogoutUri: `${url}/auth/backchannel-logout` } : {}),
+    ...options.idp,
+  });
   const tokenResponses: Array<Record<string, unknown>> = [];
   idp.provider.on('grant.success', (ctx) => {
     if (ctx.body && typeof ctx.body === 'object') tokenResponses.push({ ...(ctx.body as Record<string, unknown>) });
