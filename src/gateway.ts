@@ -54,7 +54,8 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const shutdown = new ShutdownRegistry();
   const metrics = new GatewayMetrics({ activeWebSockets: () => shutdown.openWebSockets });
   const stores = createStores(config, logger);
-  const stopRedisMetrics = stores.redisClientId ? observeRedisCommands(stores.redisClientId, (command, seconds, failed) => metrics.observeRedis(command, seconds, failed)) : undefined;
+  // A cluster or Sentinel has no single client id: then every Redis client of this process is timed.
+  const stopRedisMetrics = stores.kind === 'redis' ? observeRedisCommands(stores.redisClientId, (command, seconds, failed) => metrics.observeRedis(command, seconds, failed)) : undefined;
   const oidc = new OidcClient(config, logger, timedIdpFetch((endpoint, seconds, failed) => metrics.observeIdp(endpoint, seconds, failed)));
   await oidc.start();
   const upstreamRoutes = config.routes.map((route) => ({ ...route, upstream: observedUpstream(createUpstream(route, logger)) }));

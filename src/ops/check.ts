@@ -1,11 +1,14 @@
 import { performance } from 'node:perf_hooks';
+import { setTimeout as delay } from 'node:timers/promises';
+import { pino } from 'pino';
 import * as client from 'openid-client';
 import { createClient } from 'redis';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import { withEnvFile, type Env } from '../config/env-file.ts';
 import { resolveSecretFiles } from '../config/secrets.ts';
-import type { GatewayConfig } from '../config/types.ts';
+import type { GatewayConfig, RedisTopology } from '../config/types.ts';
 import { CONFIG_VARIABLES, describeUnknown, maskUrl, unknownVariables } from '../config/variables.ts';
+import { createRedisConnection } from '../session/redis-client.ts';
 
 export interface CheckOptions {
   env: Env;
@@ -59,9 +62,12 @@ export async function runCheck(options: CheckOptions): Promise<number> {
 
   const issuer = config?.issuerUrl ?? httpUrl(raw.BFF_ISSUER_URL);
   if (issuer) await checkIdp(issuer, config?.clientId ?? raw.BFF_CLIENT_ID ?? 'bff-gateway', config, timeoutMs, report);
-  const redisUrl = config ? config.redisUrl : raw.BFF_REDIS_URL;
-  if (redisUrl) await checkRedis(redisUrl, timeoutMs, report);
-  else if (config) report('warn', 'BFF_REDIS_URL: unset, so sessions live in this process: one instance only, lost on restart');
+  if (config?.redis && config.redis.kind !== 'single') await checkRedisTopology(config.redis, timeoutMs, report);
+  else {
+    const redisUrl = config ? (config.redis?.kind === 'single' ? config.redis.url : undefined) : raw.BFF_REDIS_URL;
+    if (redisUrl) await checkRedis(redisUrl, timeoutMs, report);
+    else if (config) report('warn', 'BFF_REDIS_URL: unset, so sessions live in this process: one instance only, lost on restart');
+  }
 
   write('');
   write('Checks');
@@ -152,7 +158,7 @@ async function checkRedis(url: string, timeoutMs: number, report: (level: Level,
     await Promise.race([redis.connect().then(() => redis.ping()), timeout]);
     report('ok', `BFF_REDIS_URL: ${shown} answered PING in ${Math.round(performance.now() - startedAt)} ms`);
   } catch (err) {
-    report('FAIL', `BFF_REDIS_URL: ${shown} did not answer PING: ${scrub(reasonOf(err), url)}`);
+    report('FAIL', `BFF_REDIS_URL: ${shown} PING failed: ${scrub(reasonOf(err), url)}`);
   } finally {
     clearTimeout(timer);
     redis.destroy();
@@ -171,6 +177,36 @@ interface ErrorLike {
  * (fetch and openid-client wrap ECONNREFUSED, ENOTFOUND, ... in causes).
  * Duck-typed, because errors from another realm fail `instanceof Error`.
  */
+/**
+ * A cluster or Sentinel-managed master, through the gateway's own connection code: PING
+ * once the connection is ready (a cluster must have discovered its slots, a Sentinel
+ * client its master).
+ */
+async function checkRedisTopology(topology: Exclude<RedisTopology, { kind: 'single' }>, timeoutMs: number, report: (level: Level, text: string) => void): Promise<void> {
+  const name = topology.kind === 'cluster' ? 'BFF_REDIS_CLUSTER_NODES' : 'BFF_REDIS_SENTINELS';
+  const what = topology.kind === 'cluster' ? `cluster (${topology.nodes.length} seed node${topology.nodes.length === 1 ? '' : 's'})` : `Sentinel master "${topology.name}"`;
+  const { client } = createRedisConnection(topology, pino({ level: 'silent' }));
+  const startedAt = performance.now();
+  try {
+    while (!client.isReady) {
+      if (performance.now() - startedAt > timeoutMs) throw Object.assign(new Error('not ready'), { code: 'ETIMEDOUT' });
+      await delay(25);
+    }
+    await Promise.race([client.ping(), delay(timeoutMs).then(() => Promise.reject(Object.assign(new Error('no answer'), { code: 'ETIMEDOUT' })))]);
+    report('ok', `${name}: the ${what} answered PING in ${Math.round(performance.now() - startedAt)} ms`);
+  } catch (err) {
+    report('FAIL', `${name}: the ${what} did not answer: ${scrubAll(reasonOf(err), topology)}`);
+  } finally {
+    // Never wait long for a connection that never came up.
+    await Promise.race([client.close().catch(() => undefined), delay(1000)]);
+  }
+}
+
+function scrubAll(text: string, topology: Exclude<RedisTopology, { kind: 'single' }>): string {
+  if (topology.kind === 'sentinel') return topology.password ? text.split(topology.password).join('********') : text;
+  return topology.nodes.reduce((scrubbed, url) => scrub(scrubbed, url), text);
+}
+
 function reasonOf(err: unknown): string {
   const chain: ErrorLike[] = [];
   let current: unknown = err;

@@ -19,9 +19,12 @@ const commands = tracingChannel<unknown, CommandContext>('node-redis:command');
  * channel: the library's own seam, which sees connect-redis's commands as
  * well as ours, with no wrapper on the call path. The channel is process-wide,
  * so commands of other clients (another gateway in the same process) are
- * told apart by client id. Returns the unsubscribe function.
+ * told apart by client id. Without one (a cluster or Sentinel, whose node
+ * clients each have their own id) every client of the process is counted,
+ * which is right when the process runs one gateway. Returns the unsubscribe
+ * function.
  */
-export function observeRedisCommands(clientId: string, observe: RedisCommandObserver): () => void {
+export function observeRedisCommands(clientId: string | undefined, observe: RedisCommandObserver): () => void {
   const finish = (ctx: CommandContext): void => {
     const startedAt = ctx.bffStartedAt;
     if (startedAt === undefined) return;
@@ -30,7 +33,7 @@ export function observeRedisCommands(clientId: string, observe: RedisCommandObse
   };
   const subscribers = {
     start(ctx: CommandContext) {
-      if (ctx.clientId === clientId) ctx.bffStartedAt = performance.now();
+      if (clientId === undefined || ctx.clientId === clientId) ctx.bffStartedAt = performance.now();
     },
     // A synchronous throw ends at `end` with the error set; a promise settles at `asyncEnd`.
     end(ctx: CommandContext) {

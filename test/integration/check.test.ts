@@ -9,6 +9,7 @@ import { TEST_SESSION_SECRET } from '../support/gateway.ts';
 import { startIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type TestIdp } from '../support/idp.ts';
 import { getFreePort } from '../support/ports.ts';
 import { startRedis, type RedisServer } from '../support/redis.ts';
+import { startRedisCluster, startRedisSentinel } from '../support/redis-cluster.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const ENTRY = join(ROOT, 'src/index.ts');
@@ -75,6 +76,13 @@ describe('a good configuration', () => {
     expectNoSecret(output);
   });
 
+  test('a wrong Redis password fails the check without showing either password', async () => {
+    const { code, output } = await check({ ...good, BFF_REDIS_URL: `redis://:wrong-${REDIS_PASSWORD}@127.0.0.1:${redis.port}/0` });
+    expect(code).toBe(1);
+    expect(output).toMatch(/FAIL {2}BFF_REDIS_URL: redis:\/\/:\*{8}@127\.0\.0\.1:\d+\/0 PING failed: WRONGPASS/);
+    expectNoSecret(output);
+  });
+
   test('an unknown variable is a warning with a did-you-mean, not a failure', async () => {
     const { code, output } = await check({ ...good, BFF_SCOPE: 'openid' });
     expect(code).toBe(0);
@@ -89,7 +97,7 @@ const BREAKAGES: Array<[string, () => Record<string, string>, RegExp]> = [
   ['a public URL with a path', () => ({ BFF_PUBLIC_URL: 'https://app.example.com/app' }), /FAIL {2}BFF_PUBLIC_URL: must be an origin only/],
   ['a route outside /api', () => ({ BFF_ROUTES_FILE: join(dir, 'bad-routes.json') }), /FAIL {2}.*bad-routes\.json: routes\.0\.prefix/],
   ['an unreachable OpenID provider', () => ({ BFF_ISSUER_URL: `http://127.0.0.1:${closedPort}` }), /FAIL {2}BFF_ISSUER_URL: OpenID provider discovery at http:\/\/127\.0\.0\.1:\d+\/ failed: fetch failed \(ECONNREFUSED\)/],
-  ['an unreachable Redis', () => ({ BFF_REDIS_URL: `redis://:${REDIS_PASSWORD}@127.0.0.1:${closedPort}` }), /FAIL {2}BFF_REDIS_URL: redis:\/\/:\*{8}@127\.0\.0\.1:\d+ did not answer PING: connect ECONNREFUSED/],
+  ['an unreachable Redis', () => ({ BFF_REDIS_URL: `redis://:${REDIS_PASSWORD}@127.0.0.1:${closedPort}` }), /FAIL {2}BFF_REDIS_URL: redis:\/\/:\*{8}@127\.0\.0\.1:\d+ PING failed: connect ECONNREFUSED/],
 ];
 
 describe('a configuration broken in five ways', () => {
@@ -109,6 +117,39 @@ describe('a configuration broken in five ways', () => {
     expect(output.match(/^ {2}FAIL/gm)).toHaveLength(1);
     expectNoSecret(output);
   });
+});
+
+describe('Redis topologies other than a single node', () => {
+  function goodWithout(): Record<string, string> {
+    const { BFF_REDIS_URL: _url, ...rest } = good;
+    return rest;
+  }
+
+  test('a Sentinel-managed master is pinged through the Sentinel; a wrong master name fails', async () => {
+    const sentinel = await startRedisSentinel();
+    try {
+      const ok = await check({ ...goodWithout(), BFF_REDIS_SENTINELS: sentinel.sentinels, BFF_REDIS_SENTINEL_NAME: sentinel.name });
+      expect(ok.output).toMatch(new RegExp(`ok {4}BFF_REDIS_SENTINELS: the Sentinel master "${sentinel.name}" answered PING in \\d+ ms`));
+      expect(ok.code).toBe(0);
+      const wrong = await check({ ...goodWithout(), BFF_REDIS_SENTINELS: sentinel.sentinels, BFF_REDIS_SENTINEL_NAME: 'no-such-master' });
+      expect(wrong.output).toMatch(/FAIL {2}BFF_REDIS_SENTINELS: the Sentinel master "no-such-master" did not answer/);
+      expect(wrong.code).toBe(1);
+    } finally {
+      await sentinel.stop();
+    }
+  }, 60_000);
+
+  test('a cluster is pinged once its slots are known', async () => {
+    const cluster = await startRedisCluster();
+    try {
+      const { code, output } = await check({ ...goodWithout(), BFF_REDIS_CLUSTER_NODES: cluster.nodeUrls.join(',') });
+      expect(output).toMatch(/ok {4}BFF_REDIS_CLUSTER_NODES: the cluster \(3 seed nodes\) answered PING in \d+ ms/);
+      expect(output).not.toContain('BFF_REDIS_URL: unset');
+      expect(code).toBe(0);
+    } finally {
+      await cluster.stop();
+    }
+  }, 60_000);
 });
 
 describe('node src/index.ts --check', () => {
