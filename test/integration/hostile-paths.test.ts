@@ -1,6 +1,6 @@
-import http from 'node:http';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { loginThroughGateway } from '../support/browser-flow.ts';
+import { rawGet } from '../support/raw-http.ts';
 import { startStack, type Stack } from '../support/stack.ts';
 
 /**
@@ -124,7 +124,7 @@ const rows = cases.map(([name, path, outcome]) => ({ name, shown: path.length > 
 
 test.each(rows)('$name: $shown', async ({ path, outcome }) => {
   const before = stack.echo.requests.length;
-  const res = await rawGet(path);
+  const res = await rawGetHere(path);
   if ('upstream' in outcome) {
     expect(res.status).toBe(200);
     expect(stack.echo.requests.length).toBe(before + 1);
@@ -147,17 +147,4 @@ test.each(rows)('$name: $shown', async ({ path, outcome }) => {
   expect(stack.echo.requests.length).toBe(before);
 });
 
-/** A GET whose path is sent byte for byte (supertest and fetch would normalise it). */
-function rawGet(path: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
-  const target = new URL(stack.gw.url);
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: target.hostname, port: target.port, path, method: 'GET', headers: { cookie, 'x-csrf': '1' } }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const rawGetHere = (path: string) => rawGet(stack.gw.url, path, { cookie, 'x-csrf': '1' });

@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
-import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import request from 'supertest';
 import { loginThroughGateway } from '../support/browser-flow.ts';
 import { getFreePort } from '../support/ports.ts';
+import { rawGet } from '../support/raw-http.ts';
 import { startStack, type Stack } from '../support/stack.ts';
 
 let stack: Stack;
@@ -175,14 +175,14 @@ describe('routing', () => {
     ['/api/orders/%2e%2e/public/x'],
   ])('a path that leaves its prefix or is malformed is 400: %s', async (path) => {
     const before = stack.echo.requests.length;
-    const res = await rawGet(path);
+    const res = await rawGetHere(path);
     expect(res.status).toBe(400);
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(stack.echo.requests.length).toBe(before);
   });
 
   test('dot segments inside the prefix are resolved before matching and forwarding', async () => {
-    const res = await rawGet('/api/orders/7/../8/./lines');
+    const res = await rawGetHere('/api/orders/7/../8/./lines');
     expect(res.status).toBe(200);
     expect(JSON.parse(res.body).url).toBe('/v1/orders/8/lines');
   });
@@ -234,17 +234,4 @@ describe('security headers', () => {
   });
 });
 
-/** A GET whose path is sent byte for byte (supertest and fetch would normalise dot segments). */
-function rawGet(path: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
-  const target = new URL(stack.gw.url);
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: target.hostname, port: target.port, path, method: 'GET', headers: { cookie, 'x-csrf': '1' } }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const rawGetHere = (path: string) => rawGet(stack.gw.url, path, { cookie, 'x-csrf': '1' });
