@@ -14,7 +14,7 @@ export interface AbuseLimits {
 }
 
 /**
- * The `BFF_RATE_LIMIT_*` and connection-limit variables. Problems are pushed
+ * The rate-limit and connection-limit variables. Problems are pushed
  * by variable name, like every other configuration problem.
  */
 export function readAbuseLimits(get: (name: string) => string | undefined, problems: string[]): AbuseLimits {

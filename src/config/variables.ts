@@ -1,3 +1,4 @@
+import { describeRate } from './abuse-limits.ts';
 import type { Env } from './env-file.ts';
 import { SECRET_VARIABLES } from './secrets.ts';
 import type { GatewayConfig } from './types.ts';
@@ -26,7 +27,12 @@ export const CONFIG_VARIABLES: readonly VariableDescription[] = [
   { name: 'BFF_SESSION_SECRETS', show: (c) => `${MASK} (${c.sessionSecrets.length} secret${c.sessionSecrets.length === 1 ? '' : 's'}, the first one active)` },
   { name: 'BFF_PORT', show: (c) => String(c.port) },
   { name: 'BFF_ADMIN_PORT', show: (c) => String(c.adminPort) },
-  { name: 'BFF_REDIS_URL', show: (c) => (c.redisUrl === undefined ? 'unset: sessions in memory, ONE instance only' : maskUrl(c.redisUrl)) },
+  { name: 'BFF_REDIS_URL', show: (c) => (c.redis === undefined ? 'unset: sessions in memory, ONE instance only' : c.redisUrl === undefined ? undefined : maskUrl(c.redisUrl)) },
+  { name: 'BFF_REDIS_CLUSTER_NODES', show: (c) => (c.redis?.kind === 'cluster' ? c.redis.nodes.map(maskUrl).join(',') : undefined) },
+  { name: 'BFF_REDIS_SENTINELS', show: (c) => (c.redis?.kind === 'sentinel' ? c.redis.sentinels.map((n) => `${n.host}:${n.port}`).join(',') : undefined) },
+  { name: 'BFF_REDIS_SENTINEL_NAME', show: (c) => (c.redis?.kind === 'sentinel' ? c.redis.name : undefined) },
+  { name: 'BFF_REDIS_USERNAME', show: (c) => (c.redis?.kind === 'sentinel' ? c.redis.username : undefined) },
+  { name: 'BFF_REDIS_PASSWORD', show: (c) => (c.redis?.kind === 'sentinel' && c.redis.password !== undefined ? MASK : undefined) },
   { name: 'BFF_ROUTES_FILE', show: (c) => c.routesFile },
   { name: 'BFF_SCOPES', show: (c) => c.scopes },
   { name: 'BFF_COOKIE_NAME', show: (c) => c.cookieName },
@@ -44,6 +50,13 @@ export const CONFIG_VARIABLES: readonly VariableDescription[] = [
   { name: 'BFF_LOG_LEVEL', show: (c) => c.logLevel },
   { name: 'BFF_LOG_SUB', show: (c) => String(c.logSub) },
   { name: 'BFF_SHUTDOWN_TIMEOUT', show: (c) => `${c.shutdownTimeoutSec}s` },
+  { name: 'BFF_RATE_LIMIT_LOGIN', show: (c) => describeRate(c.rateLimits.login) },
+  { name: 'BFF_RATE_LIMIT_CALLBACK', show: (c) => describeRate(c.rateLimits.callback) },
+  { name: 'BFF_MAX_HEADER_SIZE', show: (c) => `${c.connectionLimits.maxHeaderBytes} bytes` },
+  { name: 'BFF_MAX_URL_LENGTH', show: (c) => `${c.connectionLimits.maxUrlLength} bytes` },
+  { name: 'BFF_HEADERS_TIMEOUT', show: (c) => `${c.connectionLimits.headersTimeoutMs / 1000}s` },
+  { name: 'BFF_BODY_IDLE_TIMEOUT', show: (c) => `${c.connectionLimits.bodyIdleTimeoutMs / 1000}s` },
+  { name: 'BFF_KEEPALIVE_TIMEOUT', show: (c) => `${c.connectionLimits.keepAliveTimeoutMs / 1000}s` },
 ];
 
 /** Every `BFF_*` name the gateway reads: the variables, the env file's name and the `_FILE` form of each secret. */
