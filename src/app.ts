@@ -32,6 +32,9 @@ export interface AppDeps {
   spaDev?: SpaDevProxy;
   index: SessionIndex;
   backchannel: BackchannelDeps;
+  /** Per-address rate limits on starting and finishing logins; absent when turned off. */
+  loginRateLimit?: RequestHandler;
+  callbackRateLimit?: RequestHandler;
 }
 
 /** Wires the gateway's pieces into one Express app; the pieces live in their own modules. */
@@ -47,6 +50,9 @@ export function createApp(config: GatewayConfig, deps: AppDeps): Express {
   }
 
   app.use(deps.observe);
+  // First, so that a refused flood costs as little as possible.
+  if (deps.loginRateLimit) app.use('/auth/login', deps.loginRateLimit);
+  if (deps.callbackRateLimit) app.use('/auth/callback', deps.callbackRateLimit);
 
   app.use(apiProxy({ config, routes: deps.routes, credentials: deps.credentials }));
   // The dev server's responses are its own (Vite's inline preamble would not pass the production CSP).

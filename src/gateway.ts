@@ -6,6 +6,7 @@ import { LoginTransactions } from './auth/transaction.ts';
 import type { GatewayConfig } from './config/types.ts';
 import { OidcClient } from './oidc/client.ts';
 import { LogoutTokenValidator } from './oidc/logout-token.ts';
+import { rateLimit } from './http/rate-limit.ts';
 import { spaDevProxy } from './http/spa-dev.ts';
 import { createAdminServer } from './ops/admin.ts';
 import { httpObserver } from './ops/http-observer.ts';
@@ -85,6 +86,8 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       logger,
       onLogout: (sessionsEnded) => metrics.onBackchannelLogout(sessionsEnded),
     },
+    ...(config.rateLimits.login ? { loginRateLimit: rateLimit({ name: 'login', ...config.rateLimits.login, kv: stores.kv, logger }) } : {}),
+    ...(config.rateLimits.callback ? { callbackRateLimit: rateLimit({ name: 'callback', ...config.rateLimits.callback, kv: stores.kv, logger }) } : {}),
   });
   const server = http.createServer(app);
   server.on(

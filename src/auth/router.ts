@@ -48,7 +48,7 @@ export function authRouter(deps: AuthRouterDeps): Router {
     const returnTo = safeReturnTo(req.query.returnTo, config.publicOrigin);
     const prompt = typeof req.query.prompt === 'string' && PROMPTS.has(req.query.prompt) ? req.query.prompt : undefined;
     const { url, checks } = await oidc.startLogin(prompt ? { prompt } : {});
-    await transactions.begin(res, { ...checks, returnTo, ...(prompt ? { prompt } : {}) });
+    await transactions.begin(req, res, { ...checks, returnTo, ...(prompt ? { prompt } : {}) });
     stats?.onStarted();
     res.setHeader('Cache-Control', 'no-store');
     res.redirect(302, url);

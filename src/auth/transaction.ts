@@ -30,11 +30,21 @@ export class LoginTransactions {
     this.cipher = cipher;
   }
 
-  async begin(res: Response, tx: LoginTransaction): Promise<void> {
+  /**
+   * Starts a transaction and binds it to this browser. A transaction the
+   * browser already holds is deleted, so one browser holds at most one: a
+   * script that keeps its cookies cannot fill the store, and one that drops
+   * them is bounded by the per-address rate limit on /auth/login.
+   */
+  async begin(req: Request, res: Response, tx: LoginTransaction): Promise<void> {
+    const previous = this.storeKeyOf(readCookie(req, this.config.txCookieName));
     const id = newSessionId();
     const { storeId, sessionKey } = splitSessionId(id) as { storeId: string; sessionKey: Buffer };
     const key = `tx:${storeId}`;
-    await this.kv.set(key, this.cipher.encrypt(JSON.stringify(tx), sessionKey, key), LOGIN_TRANSACTION_TTL_MS);
+    await Promise.all([
+      this.kv.set(key, this.cipher.encrypt(JSON.stringify(tx), sessionKey, key), LOGIN_TRANSACTION_TTL_MS),
+      ...(previous ? [this.kv.delete(previous)] : []),
+    ]);
     res.cookie(this.config.txCookieName, id, {
       httpOnly: true,
       secure: this.config.secure,
@@ -60,5 +70,11 @@ export class LoginTransactions {
     const plaintext = stored === undefined ? undefined : this.cipher.decrypt(stored, parts.sessionKey, key);
     if (plaintext === undefined) return { found: false, reason: 'unknown' };
     return { found: true, tx: JSON.parse(plaintext) as LoginTransaction };
+  }
+
+  /** The store key of the transaction a cookie value names; undefined for a malformed value. */
+  private storeKeyOf(cookieValue: string | undefined): string | undefined {
+    const parts = cookieValue === undefined ? undefined : splitSessionId(cookieValue);
+    return parts ? `tx:${parts.storeId}` : undefined;
   }
 }

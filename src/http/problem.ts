@@ -24,6 +24,11 @@ const TITLES: Record<number, string> = {
   403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
+  408: 'Request Timeout',
+  413: 'Content Too Large',
+  414: 'URI Too Long',
+  429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   502: 'Bad Gateway',
   503: 'Service Unavailable',
@@ -37,16 +42,19 @@ export function sendProblem(res: Response, problem: HttpProblem, instance?: stri
   res.setHeader('Cache-Control', 'no-store');
   res.setHeader('X-Content-Type-Options', 'nosniff');
   res.type('application/problem+json');
-  res.send(
-    JSON.stringify({
-      type: 'about:blank',
-      title: problem.title,
-      status: problem.status,
-      detail: problem.message,
-      code: problem.code,
-      ...(instance ? { instance } : {}),
-    }),
-  );
+  res.send(problemJson(problem, instance));
+}
+
+/** The RFC 9457 document, for answers written without Express (e.g. to a connection Node's parser refused). */
+export function problemJson(problem: HttpProblem, instance?: string): string {
+  return JSON.stringify({
+    type: 'about:blank',
+    title: problem.title,
+    status: problem.status,
+    detail: problem.message,
+    code: problem.code,
+    ...(instance ? { instance } : {}),
+  });
 }
 
 export const problems = {

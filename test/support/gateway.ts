@@ -53,6 +53,10 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
     BFF_SESSION_SECRETS: TEST_SESSION_SECRET,
     BFF_ROUTES_FILE: routesFile,
     BFF_LOG_LEVEL: 'trace',
+    // Every suite logs in from 127.0.0.1 against the one test Redis, and the per-address counters are
+    // shared: the default limits would trip across suites. Suites that test the limits set their own.
+    BFF_RATE_LIMIT_LOGIN: '100000/1m',
+    BFF_RATE_LIMIT_CALLBACK: '100000/1m',
     ...((options.store ?? 'redis') === 'redis' ? { BFF_REDIS_URL: requireRedisUrl() } : {}),
     ...options.env,
   };
