@@ -9,6 +9,7 @@ import { errorHandler } from './http/error-handler.ts';
 import { HttpProblem, sendProblem } from './http/problem.ts';
 import type { SpaDevProxy } from './http/spa-dev.ts';
 import { staticSpa } from './http/static.ts';
+import { urlLengthLimit } from './http/url-limit.ts';
 import type { OidcClient } from './oidc/client.ts';
 import type { UpstreamCredentials } from './proxy/credentials.ts';
 import { apiProxy } from './proxy/handler.ts';
@@ -50,6 +51,7 @@ export function createApp(config: GatewayConfig, deps: AppDeps): Express {
   }
 
   app.use(deps.observe);
+  app.use(urlLengthLimit(config.connectionLimits.maxUrlLength));
   // First, so that a refused flood costs as little as possible.
   if (deps.loginRateLimit) app.use('/auth/login', deps.loginRateLimit);
   if (deps.callbackRateLimit) app.use('/auth/callback', deps.callbackRateLimit);

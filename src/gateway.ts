@@ -7,6 +7,7 @@ import type { GatewayConfig } from './config/types.ts';
 import { OidcClient } from './oidc/client.ts';
 import { LogoutTokenValidator } from './oidc/logout-token.ts';
 import { rateLimit } from './http/rate-limit.ts';
+import { guardConnections, serverOptions } from './http/server-limits.ts';
 import { spaDevProxy } from './http/spa-dev.ts';
 import { createAdminServer } from './ops/admin.ts';
 import { httpObserver } from './ops/http-observer.ts';
@@ -89,7 +90,8 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     ...(config.rateLimits.login ? { loginRateLimit: rateLimit({ name: 'login', ...config.rateLimits.login, kv: stores.kv, logger }) } : {}),
     ...(config.rateLimits.callback ? { callbackRateLimit: rateLimit({ name: 'callback', ...config.rateLimits.callback, kv: stores.kv, logger }) } : {}),
   });
-  const server = http.createServer(app);
+  const server = http.createServer(serverOptions(config.connectionLimits), app);
+  guardConnections(server, config.connectionLimits, logger);
   server.on(
     'upgrade',
     webSocketUpgrade({ config, routes, credentials, logger, onOpen: (socket) => shutdown.track(socket), ...(spaDev ? { fallback: spaDev.upgrade } : {}) }),
