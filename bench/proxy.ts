@@ -251,6 +251,9 @@ async function startGatewayChild(name: string, ports: GatewayPorts, idp: TestIdp
       // Warnings and errors only: an access log line per request would measure the logger.
       BFF_LOG_LEVEL: 'warn',
       BFF_SHUTDOWN_TIMEOUT: '2',
+      // The refresh storm signs BENCH_STORM_SESSIONS users in from 127.0.0.1 within seconds, beyond the per-address login limit.
+      BFF_RATE_LIMIT_LOGIN: 'off',
+      BFF_RATE_LIMIT_CALLBACK: 'off',
       ...(redisUrl ? { BFF_REDIS_URL: redisUrl } : {}),
     },
     // Its own working directory, so that no .env of the developer's is picked up.
