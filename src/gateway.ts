@@ -60,7 +60,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const stopRedisMetrics = stores.kind === 'redis' ? observeRedisCommands(stores.redisClientId, (command, seconds, failed) => metrics.observeRedis(command, seconds, failed)) : undefined;
   const oidc = new OidcClient(config, logger, timedIdpFetch((endpoint, seconds, failed) => metrics.observeIdp(endpoint, seconds, failed)));
   // Give Redis a moment to connect (so the first requests do not get 503s), but start without it if it is down.
-  await Promise.all([oidc.start(), untilAnswers(() => stores.kv.ping(), STORE_WAIT_MS)]);
+  await Promise.all([oidc.start(), until(() => stores.connected(), STORE_WAIT_MS)]);
   const upstreamRoutes = config.routes.map((route) => ({ ...route, upstream: observedUpstream(createUpstream(route, logger)) }));
   const routes = new ApiRoutes(upstreamRoutes);
   const spaDev = config.spaDevUrl ? spaDevProxy(config.spaDevUrl) : undefined;
@@ -126,15 +126,9 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
 /** How long start-up waits for the session store before serving anyway (requests needing it get 503 until it answers). */
 const STORE_WAIT_MS = 3000;
 
-async function untilAnswers(ping: () => Promise<void>, withinMs: number): Promise<void> {
+async function until(condition: () => boolean, withinMs: number): Promise<void> {
   const deadline = Date.now() + withinMs;
-  while (Date.now() < deadline) {
-    try {
-      return await ping();
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
+  while (!condition() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
 }
 
 function listen(server: http.Server, port: number, host: string | undefined): Promise<void> {

@@ -19,6 +19,8 @@ export interface Stores {
   kv: KeyValueStore;
   /** 'redis' or 'memory', for readiness and the start-up log. */
   kind: 'redis' | 'memory';
+  /** True once the store's connection is up (always, for memory). */
+  connected(): boolean;
   /** Tells every instance's session cache when a session changed. */
   invalidation: InvalidationBus;
   /** The Redis client's id, which its diagnostics channel events carry (command metrics). */
@@ -43,6 +45,7 @@ export function createStores(config: GatewayConfig, logger: Logger): Stores {
       cipher,
       kv,
       kind: 'redis',
+      connected: () => client.isReady,
       invalidation,
       ...(connection.clientId !== undefined ? { redisClientId: connection.clientId } : {}),
       close: async () => {
@@ -67,6 +70,7 @@ export function createStores(config: GatewayConfig, logger: Logger): Stores {
     cipher,
     kv,
     kind: 'memory',
+    connected: () => true,
     invalidation,
     close: async () => {
       clearInterval(pruner);
