@@ -61,7 +61,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const oidc = new OidcClient(config, logger, timedIdpFetch((endpoint, seconds, failed) => metrics.observeIdp(endpoint, seconds, failed)));
   // Give Redis a moment to connect (so the first requests do not get 503s), but start without it if it is down.
   await Promise.all([oidc.start(), until(() => stores.connected(), STORE_WAIT_MS)]);
-  const upstreamRoutes = config.routes.map((route) => ({ ...route, upstream: observedUpstream(createUpstream(route, logger)) }));
+  const upstreamRoutes = config.routes.map((route) => ({ ...route, upstream: observedUpstream(createUpstream(route, logger, [config.cookieName, config.txCookieName])) }));
   const routes = new ApiRoutes(upstreamRoutes);
   const spaDev = config.spaDevUrl ? spaDevProxy(config.spaDevUrl) : undefined;
   const credentials = new UpstreamCredentials(

@@ -31,7 +31,7 @@ export type UpstreamRoute = RouteConfig & { upstream: Upstream };
  * ways. `timeoutMs` bounds the wait for the upstream's response headers; once
  * it answers, a long stream (SSE, downloads) is not cut.
  */
-export function createUpstream(route: RouteConfig, logger: Logger): Upstream {
+export function createUpstream(route: RouteConfig, logger: Logger, gatewayCookies: readonly string[] = []): Upstream {
   const secure = route.target.protocol === 'https:';
   // An extra CA is trusted in addition to the system's, never instead of verification.
   const ca = route.caFile ? [...tls.rootCertificates, readFileSync(route.caFile, 'utf8')] : undefined;
@@ -53,6 +53,13 @@ export function createUpstream(route: RouteConfig, logger: Logger): Upstream {
         });
         server.on('proxyRes', (proxyRes, _req, res) => {
           for (const name of HOP_BY_HOP_RESPONSE) delete proxyRes.headers[name];
+          const setCookie = proxyRes.headers['set-cookie'];
+          if (setCookie) {
+            // An upstream shares the gateway's origin: it must not be able to replace or delete the session cookie.
+            const kept = setCookie.filter((cookie) => !gatewayCookies.includes(cookie.slice(0, cookie.indexOf('=')).trim()));
+            if (kept.length !== setCookie.length) logger.warn({ route: route.prefix }, "upstream tried to set the gateway's own cookie; dropped");
+            proxyRes.headers['set-cookie'] = kept;
+          }
           // An event stream may stay silent for a while after its headers: send them now, or EventSource
           // never reports the stream open. (Other responses keep headers and first bytes in one packet.)
           if (String(proxyRes.headers['content-type']).startsWith('text/event-stream')) {

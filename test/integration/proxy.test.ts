@@ -223,6 +223,18 @@ describe('upstream failures and streaming', () => {
   });
 });
 
+describe('upstream cookies', () => {
+  test("an upstream cannot replace or delete the gateway's own cookies; its other cookies pass", async () => {
+    const sets = ['bff=forged; Path=/; HttpOnly', 'bff-tx=x; Path=/', 'theme=dark; Path=/api/public'];
+    const res = await api(`/api/public/__set-cookie?${sets.map((c) => `set=${encodeURIComponent(c)}`).join('&')}`);
+    expect(res.status).toBe(200);
+    expect(res.headers['set-cookie']).toEqual(['theme=dark; Path=/api/public']);
+    expect(stack.gw.logs.join('')).toContain("upstream tried to set the gateway's own cookie; dropped");
+    // The session is intact.
+    expect((await request(stack.gw.url).get('/auth/user').set('Cookie', cookie)).status).toBe(200);
+  });
+});
+
 describe('security headers', () => {
   test('gateway responses carry helmet headers and no X-Powered-By', async () => {
     const res = await request(stack.gw.url).get('/auth/user');

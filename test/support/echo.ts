@@ -32,7 +32,8 @@ const MAX_SLOW_MS = 60_000;
  * body through the hash so that uploads of any size cost it constant memory too.
  *
  * Special paths, matched on the last path segment so they work behind any route prefix:
- * `…/__slow?ms=N` answers after N ms; `…/__status?code=N` answers with status N.
+ * `…/__slow?ms=N` answers after N ms; `…/__status?code=N` answers with status N;
+ * `…/__set-cookie?set=<Set-Cookie value>&set=…` answers with those Set-Cookie headers.
  */
 export async function startEcho(): Promise<EchoServer> {
   const requests: EchoRequest[] = [];
@@ -91,6 +92,7 @@ function handle(req: IncomingMessage, res: ServerResponse, record: EchoRequest):
       send(res, Number.isInteger(code) && code >= 200 && code <= 599 ? code : 400, reply);
       return;
     }
+    if (lastSegment === '__set-cookie') res.setHeader('set-cookie', url.searchParams.getAll('set'));
     send(res, 200, reply);
   });
 }
