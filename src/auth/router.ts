@@ -47,7 +47,16 @@ export function authRouter(deps: AuthRouterDeps): Router {
     if (!oidc.ready) return sendProblem(res, problems.idpUnavailable());
     const returnTo = safeReturnTo(req.query.returnTo, config.publicOrigin);
     const prompt = typeof req.query.prompt === 'string' && PROMPTS.has(req.query.prompt) ? req.query.prompt : undefined;
-    const { url, checks } = await oidc.startLogin(prompt ? { prompt } : {});
+    let started;
+    try {
+      started = await oidc.startLogin(prompt ? { prompt } : {});
+    } catch (err) {
+      // A pushed authorization request the IdP refused or could not take: the IdP's doing, not the browser's.
+      logger.warn({ reason: describe(err) }, 'login could not be started at the OpenID provider');
+      if (isNetworkError(err)) return sendProblem(res, problems.idpUnavailable());
+      return sendProblem(res, new HttpProblem(502, 'idp_refused_login', 'The OpenID provider refused to start a sign-in; the administrators can find the reason in the gateway log.'));
+    }
+    const { url, checks } = started;
     await transactions.begin(req, res, { ...checks, returnTo, ...(prompt ? { prompt } : {}) });
     stats?.onStarted();
     res.setHeader('Cache-Control', 'no-store');

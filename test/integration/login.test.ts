@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import request from 'supertest';
 import { CookieJar, followRedirects, loginThroughGateway } from '../support/browser-flow.ts';
+import { reserveGatewayUrl, startTestGateway } from '../support/gateway.ts';
 import { rawRedis, setCookie, startStack, type Stack } from '../support/stack.ts';
 
 let stack: Stack;
@@ -234,6 +235,23 @@ describe('a bad callback gets a 400 page, creates no session and leaves an exist
     const res = await request(stack.gw.url).get(callback.pathname + callback.search).set('Cookie', `${TX_COOKIE}=${jar.get(stack.gw.url, TX_COOKIE)}`);
     expect(res.status).toBe(400);
     expect(setCookie(res.headers, TX_COOKIE)).toMatch(/Expires=Thu, 01 Jan 1970/);
+  });
+});
+
+describe('the IdP refusing to start a login', () => {
+  test('a pushed authorization request the IdP rejects is 502 problem+json with a logged reason, and no transaction is kept', async () => {
+    // A gateway whose redirect URI the IdP does not know: the IdP refuses its pushed authorization requests.
+    const stranger = await startTestGateway({ url: await reserveGatewayUrl(), issuer: stack.idp.issuer });
+    try {
+      const res = await request(stranger.url).get('/auth/login');
+      expect(res.status).toBe(502);
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(JSON.parse(res.text).code).toBe('idp_refused_login');
+      expect(setCookie(res.headers, TX_COOKIE)).toBeUndefined();
+      expect(stranger.logs.join('')).toContain('login could not be started at the OpenID provider');
+    } finally {
+      await stranger.close();
+    }
   });
 });
 
