@@ -11,6 +11,7 @@ import { loginThroughGateway } from '../support/browser-flow.ts';
 import { reserveGatewayUrl, startTestGateway, type TestGateway } from '../support/gateway.ts';
 import { getFreePort } from '../support/ports.ts';
 import { startStack, type Stack } from '../support/stack.ts';
+import { nextMessage, upgradeOutcome } from '../support/websocket.ts';
 
 const INDEX_HTML = '<!doctype html><html><head><script type="module" src="/assets/index-3f2a1b9c.js"></script></head><body><div id="app"></div></body></html>';
 const HASHED_JS = 'console.log("built");\n';
@@ -188,20 +189,6 @@ describe('BFF_SPA_DEV_URL: the SPA from a dev server', () => {
     return socket;
   }
 
-  /** 101 when the upgrade opened, else the status the gateway refused it with. */
-  function outcome(socket: WebSocket): Promise<number> {
-    return new Promise((resolve, reject) => {
-      socket.once('open', () => resolve(101));
-      socket.once('unexpected-response', (_req, res) => {
-        resolve(res.statusCode ?? 0);
-        res.resume();
-      });
-      socket.once('error', reject);
-    });
-  }
-
-  const nextMessage = (socket: WebSocket): Promise<string> => new Promise((resolve) => socket.once('message', (data) => resolve(data.toString())));
-
   test('/ and /src/main.js come from the dev server, without the session cookie', async () => {
     const before = dev.requests.length;
     const page = await request(stack.gw.url).get('/').set('Accept', 'text/html').set('Cookie', cookie);
@@ -233,7 +220,7 @@ describe('BFF_SPA_DEV_URL: the SPA from a dev server', () => {
     const before = dev.connections;
     const socket = hmrSocket('/?token=x', stack.gw.url);
     const greeting = nextMessage(socket);
-    expect(await outcome(socket)).toBe(101);
+    expect(await upgradeOutcome(socket)).toBe(101);
     expect(socket.protocol).toBe('vite-hmr');
     expect(JSON.parse(await greeting)).toEqual({ type: 'connected' });
     const reply = nextMessage(socket);
@@ -249,9 +236,9 @@ describe('BFF_SPA_DEV_URL: the SPA from a dev server', () => {
 
   test('an HMR WebSocket from another origin, or with no Origin, is refused before reaching the dev server', async () => {
     const before = dev.connections;
-    expect(await outcome(hmrSocket('/?token=x', 'https://evil.example'))).toBe(403);
-    expect(await outcome(hmrSocket('/?token=x', 'http://localhost:5173'))).toBe(403);
-    expect(await outcome(hmrSocket('/?token=x', undefined))).toBe(403);
+    expect(await upgradeOutcome(hmrSocket('/?token=x', 'https://evil.example'))).toBe(403);
+    expect(await upgradeOutcome(hmrSocket('/?token=x', 'http://localhost:5173'))).toBe(403);
+    expect(await upgradeOutcome(hmrSocket('/?token=x', undefined))).toBe(403);
     // Give a wrongly forwarded handshake time to arrive before counting.
     await delay(100);
     expect(dev.connections).toBe(before);

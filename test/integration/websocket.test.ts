@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { WebSocket, WebSocketServer } from 'ws';
 import { loginThroughGateway } from '../support/browser-flow.ts';
 import { startStack, type Stack } from '../support/stack.ts';
+import { nextMessage, upgradeOutcome } from '../support/websocket.ts';
 
 /** A WebSocket echo upstream that counts connections and keeps each handshake's headers. */
 type WsEcho = { url: string; handshakes: IncomingHttpHeaders[]; close(): Promise<void> };
@@ -59,18 +60,6 @@ function connect(path: string, headers: Record<string, string>): WebSocket {
   return socket;
 }
 
-/** Resolves with the HTTP status the gateway refused the upgrade with, or 101 when it opened. */
-function outcome(socket: WebSocket): Promise<number> {
-  return new Promise((resolve, reject) => {
-    socket.once('open', () => resolve(101));
-    socket.once('unexpected-response', (_req, res) => {
-      resolve(res.statusCode ?? 0);
-      res.resume();
-    });
-    socket.once('error', reject);
-  });
-}
-
 /** An upgrade request whose path is sent byte for byte; resolves with the status the gateway answered. */
 function rawUpgrade(path: string, headers: Record<string, string>): Promise<number> {
   const target = new URL(stack.gw.url);
@@ -94,15 +83,12 @@ function rawUpgrade(path: string, headers: Record<string, string>): Promise<numb
   });
 }
 
-function nextMessage(socket: WebSocket): Promise<string> {
-  return new Promise((resolve) => socket.once('message', (data) => resolve(data.toString())));
-}
 
 describe('WebSocket proxying', () => {
   test('the upstream handshake carries the bearer token and no cookie; messages flow both ways', async () => {
     const before = upstream.handshakes.length;
     const socket = connect('/api/ws/chat?room=1', { Cookie: cookie, Origin: stack.gw.url });
-    expect(await outcome(socket)).toBe(101);
+    expect(await upgradeOutcome(socket)).toBe(101);
     const handshake = upstream.handshakes[before] as IncomingHttpHeaders;
     expect(handshake.authorization).toMatch(/^Bearer [A-Za-z0-9_-]+$/);
     expect(handshake.cookie).toBeUndefined();
@@ -124,14 +110,14 @@ describe('WebSocket proxying', () => {
     const headers: Record<string, string> = {};
     if ('Origin' in spec) headers.Origin = spec.Origin === 'SELF' ? stack.gw.url : (spec.Origin as string);
     if (!('anonymous' in spec)) headers.Cookie = 'tampered' in spec ? cookie.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A')) : cookie;
-    expect(await outcome(connect('/api/ws/chat', headers))).toBe(status);
+    expect(await upgradeOutcome(connect('/api/ws/chat', headers))).toBe(status);
     await delay(100);
     expect(upstream.handshakes.length).toBe(before);
   });
 
   test('a route without "websocket": true does not upgrade', async () => {
     const before = upstream.handshakes.length;
-    expect(await outcome(connect('/api/nows/chat', { Cookie: cookie, Origin: stack.gw.url }))).toBe(404);
+    expect(await upgradeOutcome(connect('/api/nows/chat', { Cookie: cookie, Origin: stack.gw.url }))).toBe(404);
     // Climbing from a plain route into the WebSocket one is refused, not re-routed (sent raw: URL parsers resolve `%2e%2e`).
     expect(await rawUpgrade('/api/nows/%2e%2e/ws/chat', { Cookie: cookie, Origin: stack.gw.url })).toBe(400);
     expect(upstream.handshakes.length).toBe(before);
@@ -142,7 +128,7 @@ describe('WebSocket proxying', () => {
     const refreshes = stack.idp.counts.refreshToken;
     const before = upstream.handshakes.length;
     const socket = connect('/api/ws/chat', { Cookie: cookie, Origin: stack.gw.url });
-    expect(await outcome(socket)).toBe(101);
+    expect(await upgradeOutcome(socket)).toBe(101);
     expect(stack.idp.counts.refreshToken).toBe(refreshes + 1);
     const token = (upstream.handshakes[before]?.authorization as string).slice(7);
     expect((await stack.idp.introspect(token)).active).toBe(true);
