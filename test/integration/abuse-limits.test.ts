@@ -5,6 +5,7 @@ import { Worker } from 'node:worker_threads';
 import { createClient } from 'redis';
 import { CookieJar, followRedirects, loginThroughGateway } from '../support/browser-flow.ts';
 import { startStack, type Stack } from '../support/stack.ts';
+import { testRedisUrl } from '../support/redis.ts';
 
 /**
  * Abuse limits against real parts: per-address rate limits on /auth/login and
@@ -19,15 +20,10 @@ const TX_COOKIE = 'bff-tx';
 /** Concurrent request loops of the flooding client. */
 const FLOOD_LOOPS = 4;
 
-function testRedisUrl(): string {
-  const url = process.env.BFF_TEST_REDIS_URL;
-  if (!url) throw new Error('BFF_TEST_REDIS_URL is not set');
-  return `${url}/${DB}`;
-}
 
 let redis: ReturnType<typeof createClient>;
 beforeAll(async () => {
-  redis = createClient({ url: testRedisUrl() });
+  redis = createClient({ url: testRedisUrl(DB) });
   await redis.connect();
 });
 afterAll(async () => {
@@ -110,7 +106,7 @@ describe('a login flood from one address', () => {
   let stack: Stack;
   beforeAll(async () => {
     // Production's log level: trace, the test default, would measure the test's log capture too.
-    stack = await startStack({ env: { BFF_REDIS_URL: testRedisUrl(), BFF_TRUST_PROXY: 'loopback', BFF_RATE_LIMIT_LOGIN: '30/1m', BFF_LOG_LEVEL: 'info' } });
+    stack = await startStack({ env: { BFF_REDIS_URL: testRedisUrl(DB), BFF_TRUST_PROXY: 'loopback', BFF_RATE_LIMIT_LOGIN: '30/1m', BFF_LOG_LEVEL: 'info' } });
   });
   afterAll(async () => {
     await stack?.close();
@@ -195,7 +191,7 @@ describe('rate limits: callback, Retry-After, memory store', () => {
   let stack: Stack;
   beforeAll(async () => {
     stack = await startStack({
-      env: { BFF_REDIS_URL: testRedisUrl(), BFF_TRUST_PROXY: 'loopback', BFF_RATE_LIMIT_LOGIN: '2/2s', BFF_RATE_LIMIT_CALLBACK: '3/1m' },
+      env: { BFF_REDIS_URL: testRedisUrl(DB), BFF_TRUST_PROXY: 'loopback', BFF_RATE_LIMIT_LOGIN: '2/2s', BFF_RATE_LIMIT_CALLBACK: '3/1m' },
     });
   });
   afterAll(async () => {
@@ -249,7 +245,7 @@ describe('rate limits: callback, Retry-After, memory store', () => {
 describe('one login transaction per browser', () => {
   let stack: Stack;
   beforeAll(async () => {
-    stack = await startStack({ env: { BFF_REDIS_URL: testRedisUrl() } });
+    stack = await startStack({ env: { BFF_REDIS_URL: testRedisUrl(DB) } });
   });
   afterAll(async () => {
     await stack?.close();

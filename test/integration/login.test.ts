@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import request from 'supertest';
 import { CookieJar, followRedirects, loginThroughGateway } from '../support/browser-flow.ts';
 import { reserveGatewayUrl, startTestGateway } from '../support/gateway.ts';
+import { testRedisUrl } from '../support/redis.ts';
 import { rawRedis, setCookie, startStack, type Stack } from '../support/stack.ts';
 
 let stack: Stack;
@@ -9,9 +10,12 @@ let redis: Awaited<ReturnType<typeof rawRedis>>;
 const COOKIE = 'bff';
 const TX_COOKIE = 'bff-tx';
 
+/** This suite compares the set of session keys before and after: it needs a Redis database no other suite writes to. */
+const DB = 3;
+
 beforeAll(async () => {
-  stack = await startStack();
-  redis = await rawRedis();
+  stack = await startStack({ env: { BFF_REDIS_URL: testRedisUrl(DB) } });
+  redis = await rawRedis(DB);
 });
 afterAll(async () => {
   await redis?.close();

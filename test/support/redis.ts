@@ -93,11 +93,15 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
   };
 }
 
-/** The Redis started by the jest global setup, shared by every test file. */
-export function testRedisUrl(): string {
+/**
+ * The Redis started by the jest global setup, shared by every test file. A suite that
+ * counts keys asks for a logical database of its own (`db`), since other suites write
+ * to the same server at the same time.
+ */
+export function testRedisUrl(db = 0): string {
   const url = process.env.BFF_TEST_REDIS_URL;
   if (!url) throw new Error('BFF_TEST_REDIS_URL is not set: run the tests through jest so that test/support/global-setup.ts starts Redis');
-  return url;
+  return db === 0 ? url : `${url}/${db}`;
 }
 
 async function stopChild(child: ChildProcess, exited: Promise<void>): Promise<void> {

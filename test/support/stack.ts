@@ -2,6 +2,7 @@ import { createClient } from 'redis';
 import { startEcho, type EchoServer } from './echo.ts';
 import { reserveGatewayUrl, startTestGateway, type TestGateway, type TestGatewayOptions } from './gateway.ts';
 import { startIdp, type IdpOptions, type TestIdp } from './idp.ts';
+import { testRedisUrl } from './redis.ts';
 
 export type Stack = {
   idp: TestIdp;
@@ -51,11 +52,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   };
 }
 
-/** A raw Redis client on the test redis-server, to look at what the gateway stored. */
-export async function rawRedis() {
-  const url = process.env.BFF_TEST_REDIS_URL;
-  if (!url) throw new Error('BFF_TEST_REDIS_URL is not set');
-  const client = createClient({ url });
+/** A raw Redis client on the test redis-server (database `db`), to look at what the gateway stored. */
+export async function rawRedis(db = 0) {
+  const client = createClient({ url: testRedisUrl(db) });
   await client.connect();
   return client;
 }
