@@ -257,6 +257,7 @@ describe('a real browser: the demo SPA behind the gateway (child process), the d
     // Without a refresh the next call would fail: the IdP itself now calls the old token dead.
     expect((await introspect(login.accessToken)).active).toBe(false);
 
+    const callStartedSec = Math.floor(Date.now() / 1000);
     const { status, answer } = await clickCallApi();
     await shot(spa, 'api-answer-after-refresh');
 
@@ -265,7 +266,11 @@ describe('a real browser: the demo SPA behind the gateway (child process), the d
     const refreshes = issued.filter((t) => t.grantType === 'refresh_token');
     expect(refreshes).toHaveLength(1);
     expect(answer.tokenClaims.exp).toBeGreaterThan(firstApiExp);
-    expect(answer.tokenClaims.exp).toBe(Math.floor((refreshes[0]?.at ?? 0) / 1000) + ACCESS_TOKEN_TTL_SEC);
+    // The upstream's token was minted by that refresh: issued during this call, not before it. Compared in
+    // whole seconds on both ends because the IdP's iat and our record of the response can straddle a second.
+    expect(answer.tokenClaims.iat).toBeGreaterThanOrEqual(callStartedSec);
+    expect(answer.tokenClaims.iat).toBeLessThanOrEqual(Math.floor((refreshes[0]?.at ?? 0) / 1000));
+    expect(answer.tokenClaims.exp - answer.tokenClaims.iat).toBe(ACCESS_TOKEN_TTL_SEC);
   });
 
   test.each([
