@@ -1,3 +1,4 @@
+import type { RequestListener } from 'node:http';
 import express, { type Express, type RequestHandler } from 'express';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
@@ -5,12 +6,13 @@ import { backchannelLogoutRouter, type BackchannelDeps } from './auth/backchanne
 import { authRouter, type LoginStats } from './auth/router.ts';
 import type { LoginTransactions } from './auth/transaction.ts';
 import type { GatewayConfig } from './config/types.ts';
-import { errorHandler } from './http/error-handler.ts';
+import { errorHandler, errorResponder } from './http/error-handler.ts';
 import { HttpProblem, sendProblem } from './http/problem.ts';
 import type { SpaDevProxy } from './http/spa-dev.ts';
 import { staticSpa } from './http/static.ts';
-import { urlLengthLimit } from './http/url-limit.ts';
+import { urlLengthProblem } from './http/url-limit.ts';
 import type { OidcClient } from './oidc/client.ts';
+import type { HttpObserver } from './ops/http-observer.ts';
 import type { UpstreamCredentials } from './proxy/credentials.ts';
 import { apiProxy } from './proxy/handler.ts';
 import type { ApiRoutes } from './proxy/routing.ts';
@@ -20,7 +22,7 @@ import type { SessionIndex } from './session/session-index.ts';
 export interface AppDeps {
   logger: Logger;
   /** First in the chain: request id, access log line and request metrics. */
-  observe: RequestHandler;
+  observe: HttpObserver;
   loginStats?: LoginStats;
   oidc: OidcClient;
   transactions: LoginTransactions;
@@ -38,8 +40,26 @@ export interface AppDeps {
   callbackRateLimit?: RequestHandler;
 }
 
-/** Wires the gateway's pieces into one Express app; the pieces live in their own modules. */
-export function createApp(config: GatewayConfig, deps: AppDeps): Express {
+/**
+ * The main port's request listener. Every request is observed and its URL
+ * length checked; `/api` requests then take the proxy's plain-Node path, and
+ * everything else goes to the Express app.
+ */
+export function createRequestListener(config: GatewayConfig, deps: AppDeps): RequestListener {
+  const onError = errorResponder(deps.logger);
+  const api = apiProxy({ config, routes: deps.routes, credentials: deps.credentials, onError });
+  const app = createApp(config, deps, onError);
+  const maxUrlLength = config.connectionLimits.maxUrlLength;
+  return (req, res) => {
+    deps.observe(req, res);
+    const tooLong = urlLengthProblem(req.url ?? '/', maxUrlLength);
+    if (tooLong) return sendProblem(res, tooLong);
+    if (!api(req, res)) app(req, res);
+  };
+}
+
+/** Wires everything but `/api` into one Express app; the pieces live in their own modules. */
+function createApp(config: GatewayConfig, deps: AppDeps, onError: ReturnType<typeof errorResponder>): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy);
@@ -50,13 +70,10 @@ export function createApp(config: GatewayConfig, deps: AppDeps): Express {
     Object.defineProperty(app.request, 'secure', { get: () => true });
   }
 
-  app.use(deps.observe);
-  app.use(urlLengthLimit(config.connectionLimits.maxUrlLength));
   // First, so that a refused flood costs as little as possible.
   if (deps.loginRateLimit) app.use('/auth/login', deps.loginRateLimit);
   if (deps.callbackRateLimit) app.use('/auth/callback', deps.callbackRateLimit);
 
-  app.use(apiProxy({ config, routes: deps.routes, credentials: deps.credentials }));
   // The dev server's responses are its own (Vite's inline preamble would not pass the production CSP).
   if (deps.spaDev) app.use(deps.spaDev.handle);
 
@@ -72,6 +89,6 @@ export function createApp(config: GatewayConfig, deps: AppDeps): Express {
   app.use('/auth', authRouter({ config, oidc: deps.oidc, transactions: deps.transactions, session: deps.session, index: deps.index, logger: deps.logger, ...(deps.loginStats ? { stats: deps.loginStats } : {}) }));
   if (config.staticDir) app.use(staticSpa(config.staticDir));
   app.use((req, res) => sendProblem(res, new HttpProblem(404, 'not_found', `Nothing is served at ${req.path}.`)));
-  app.use(errorHandler(deps.logger));
+  app.use(errorHandler(onError));
   return app;
 }

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { createApp } from './app.ts';
+import { createRequestListener } from './app.ts';
 import { LoginTransactions } from './auth/transaction.ts';
 import type { GatewayConfig } from './config/types.ts';
 import { OidcClient } from './oidc/client.ts';
@@ -70,7 +70,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     new ClientTokenCache(oidc, config.refreshSkewSec * 1000, logger),
   );
   const index = new SessionIndex(stores.kv);
-  const app = createApp(config, {
+  const listener = createRequestListener(config, {
     logger,
     observe: httpObserver({ logger, metrics, label: routeLabeller(config.routes.map((route) => route.prefix)), logSub: config.logSub }),
     loginStats: metrics.loginStats,
@@ -91,7 +91,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     ...(config.rateLimits.login ? { loginRateLimit: rateLimit({ name: 'login', ...config.rateLimits.login, kv: stores.kv, logger }) } : {}),
     ...(config.rateLimits.callback ? { callbackRateLimit: rateLimit({ name: 'callback', ...config.rateLimits.callback, kv: stores.kv, logger }) } : {}),
   });
-  const server = http.createServer(serverOptions(config.connectionLimits), app);
+  const server = http.createServer(serverOptions(config.connectionLimits), listener);
   guardConnections(server, config.connectionLimits, logger);
   server.on(
     'upgrade',

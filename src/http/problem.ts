@@ -1,4 +1,4 @@
-import type { Response } from 'express';
+import type { ServerResponse } from 'node:http';
 
 /**
  * An error the gateway answers with itself: a stable machine-readable `code`
@@ -35,14 +35,19 @@ const TITLES: Record<number, string> = {
   504: 'Gateway Timeout',
 };
 
-/** Writes an RFC 9457 problem document. */
-export function sendProblem(res: Response, problem: HttpProblem, instance?: string): void {
-  res.status(problem.status);
-  for (const [name, value] of Object.entries(problem.headers)) res.setHeader(name, value);
+/**
+ * Writes an RFC 9457 problem document. Plain Node, so that the `/api` path
+ * (which does not go through Express) and the Express routes answer alike.
+ */
+export function sendProblem(res: ServerResponse, problem: HttpProblem, instance?: string): void {
+  const body = problemJson(problem, instance);
+  res.statusCode = problem.status;
+  for (const name in problem.headers) res.setHeader(name, problem.headers[name] as string);
   res.setHeader('Cache-Control', 'no-store');
   res.setHeader('X-Content-Type-Options', 'nosniff');
-  res.type('application/problem+json');
-  res.send(problemJson(problem, instance));
+  res.setHeader('Content-Type', 'application/problem+json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  res.end(res.req.method === 'HEAD' ? undefined : body);
 }
 
 /** The RFC 9457 document, for answers written without Express (e.g. to a connection Node's parser refused). */

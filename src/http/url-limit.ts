@@ -1,14 +1,11 @@
-import type { RequestHandler } from 'express';
-import { HttpProblem, sendProblem } from './problem.ts';
+import { HttpProblem } from './problem.ts';
 
 /**
  * 414 for a URL longer than `maxLength`. Node bounds the request line only
  * together with the headers (431); this limit is tighter, because nothing the
  * gateway serves needs a long URL and upstreams and their logs may choke on one.
  */
-export function urlLengthLimit(maxLength: number): RequestHandler {
-  return (req, res, next) => {
-    if (req.originalUrl.length <= maxLength) return next();
-    sendProblem(res, new HttpProblem(414, 'url_too_long', `The URL is longer than ${maxLength} characters; send large data in a request body instead.`));
-  };
+export function urlLengthProblem(url: string, maxLength: number): HttpProblem | undefined {
+  if (url.length <= maxLength) return undefined;
+  return new HttpProblem(414, 'url_too_long', `The URL is longer than ${maxLength} characters; send large data in a request body instead.`);
 }

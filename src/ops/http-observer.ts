@@ -1,11 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { RequestHandler } from 'express';
 import type { Logger } from 'pino';
-import { pinoHttp } from 'pino-http';
 import { requestIdOf } from '../http/request-id.ts';
 import { accessLogger } from './logger.ts';
 import type { GatewayMetrics } from './metrics.ts';
-import { beginRequest, settle } from './request-facts.ts';
+import { beginRequest, settle, type RequestOutcome } from './request-facts.ts';
 
 export interface HttpObserverDeps {
   logger: Logger;
@@ -16,61 +14,58 @@ export interface HttpObserverDeps {
   logSub: boolean;
 }
 
+/** Sees every request on the main port before anything else does. */
+export type HttpObserver = (req: IncomingMessage, res: ServerResponse) => void;
+
 type ObservedResponse = ServerResponse & { req: IncomingMessage };
 
 /**
- * The first middleware of the main app: starts the request's facts, writes
- * the access log line (pino-http) and records the request metrics when the
- * response ends.
+ * The first thing every request meets: gives it its request id (echoed in
+ * `x-request-id`), starts its facts, and when the response closes records
+ * the request metrics and writes the one access log line. Written by hand
+ * rather than with pino-http: that builds two child loggers and serialises
+ * the request on every request, at any log level, on the proxy's hot path.
  */
-export function httpObserver(deps: HttpObserverDeps): RequestHandler {
+export function httpObserver(deps: HttpObserverDeps): HttpObserver {
   const { metrics, label, logSub } = deps;
+  const log = accessLogger(deps.logger);
 
   function onClose(this: ObservedResponse): void {
     const outcome = settle(this.req, this, label);
-    if (outcome) metrics.observeRequest(outcome.route, outcome.statusClass, outcome.seconds, outcome.upstreamSeconds);
+    if (!outcome) return;
+    metrics.observeRequest(outcome.route, outcome.statusClass, outcome.seconds, outcome.upstreamSeconds);
+    // A 5xx is worth an error line (the error itself is logged where it happened, with what is safe to say).
+    const failed = this.statusCode >= 500;
+    if (!log.isLevelEnabled(failed ? 'error' : 'info')) return;
+    const line = accessLine(this.req.method ?? '', this.statusCode, outcome, logSub);
+    if (failed) log.error(line, 'request errored');
+    else log.info(line, this.writableEnded ? 'request completed' : 'request aborted');
   }
 
-  const accessFields = (req: IncomingMessage, res: ServerResponse, fields: object): object => {
-    const outcome = settle(req, res, label);
-    if (!outcome) return fields;
-    return {
-      ...fields,
-      route: outcome.route,
-      ...(outcome.upstreamSeconds !== undefined ? { upstreamTime: Math.round(outcome.upstreamSeconds * 10_000) / 10 } : {}),
-      session: outcome.session,
-      ...(logSub && outcome.sub !== undefined ? { sub: outcome.sub } : {}),
-    };
-  };
-
-  const accessLog = pinoHttp({
-    logger: accessLogger(deps.logger),
-    genReqId: (req, res) => {
-      const id = requestIdOf(req);
-      res.setHeader('x-request-id', id);
-      return id;
-    },
-    // Only the path: query strings carry authorization codes and states. No headers: they carry cookies and tokens.
-    serializers: {
-      // originalUrl: the proxy rewrites req.url to the upstream path before the access log is written.
-      req: (req: { id: string; method: string; url: string; originalUrl?: string }) => ({ id: req.id, method: req.method, path: (req.originalUrl ?? req.url).split('?')[0] }),
-      res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-    },
-    wrapSerializers: false,
-    quietReqLogger: true,
-    // A 5xx is worth an error line; its `err` would only be pino-http's own "failed with status code" stand-in
-    // (real errors are logged where they happen, with what is safe to say about them).
-    customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
-    customSuccessObject: accessFields,
-    customErrorObject: (req, res, _err, fields) => {
-      const { err: _standIn, ...rest } = fields as { err?: unknown };
-      return accessFields(req, res, rest);
-    },
-  });
-
-  return (req, res, next) => {
-    beginRequest(req);
+  return (req, res) => {
+    const id = requestIdOf(req);
+    res.setHeader('x-request-id', id);
+    beginRequest(req, id);
     res.once('close', onClose);
-    accessLog(req, res, next);
   };
 }
+
+/**
+ * Only fixed fields: the path without its query string (query strings carry
+ * authorization codes and states) and no headers (they carry cookies and tokens).
+ */
+function accessLine(method: string, statusCode: number, outcome: RequestOutcome, logSub: boolean): object {
+  return {
+    reqId: outcome.requestId,
+    req: { id: outcome.requestId, method, path: outcome.path },
+    res: { statusCode },
+    responseTime: milliseconds(outcome.seconds),
+    route: outcome.route,
+    ...(outcome.upstreamSeconds !== undefined ? { upstreamTime: milliseconds(outcome.upstreamSeconds) } : {}),
+    session: outcome.session,
+    ...(logSub && outcome.sub !== undefined ? { sub: outcome.sub } : {}),
+  };
+}
+
+/** Milliseconds to a tenth. */
+const milliseconds = (seconds: number): number => Math.round(seconds * 10_000) / 10;

@@ -10,15 +10,20 @@ import { performance } from 'node:perf_hooks';
  */
 interface RequestFacts {
   startedAt: number;
+  requestId: string;
+  /** The URL as received: the proxy rewrites `req.url` to the upstream's path. */
+  url: string;
   /** The API route prefix, once the request was handed to that route's upstream. */
   route: string | undefined;
   upstreamStartedAt: number | undefined;
   /** The subject of the session the proxy loaded for this request, if any. */
   sub: string | undefined;
-  outcome: RequestOutcome | undefined;
 }
 
 export interface RequestOutcome {
+  requestId: string;
+  /** The path as received, without the query string (which may hold codes and states). */
+  path: string;
   /** A bounded label: an API route prefix, an /auth endpoint, `/api` (no route) or `other`. */
   route: string;
   /** `2xx` … `5xx`, or `aborted` when the client left before any response was sent. */
@@ -32,10 +37,10 @@ export interface RequestOutcome {
 }
 
 const FACTS = Symbol('bff.requestFacts');
-type Observed = IncomingMessage & { [FACTS]?: RequestFacts; originalUrl?: string; session?: { user?: { sub: string } } };
+type Observed = IncomingMessage & { [FACTS]?: RequestFacts; session?: { user?: { sub: string } } };
 
-export function beginRequest(req: IncomingMessage): void {
-  (req as Observed)[FACTS] = { startedAt: performance.now(), route: undefined, upstreamStartedAt: undefined, sub: undefined, outcome: undefined };
+export function beginRequest(req: IncomingMessage, requestId: string): void {
+  (req as Observed)[FACTS] = { startedAt: performance.now(), requestId, url: req.url ?? '/', route: undefined, upstreamStartedAt: undefined, sub: undefined };
 }
 
 /** The request is handed to the upstream of `route` now. */
@@ -52,26 +57,26 @@ export function noteSession(req: IncomingMessage, sub: string): void {
   if (facts) facts.sub = sub;
 }
 
-/** The request's outcome, computed on first call (the access log at `finish`, or the metrics at `close`). */
+/** The request's outcome, when its response has closed: one computation for the access log and the metrics alike. */
 export function settle(req: IncomingMessage, res: ServerResponse, label: (path: string) => string): RequestOutcome | undefined {
   const observed = req as Observed;
   const facts = observed[FACTS];
   if (!facts) return undefined;
-  if (facts.outcome) return facts.outcome;
   const now = performance.now();
-  const url = observed.originalUrl ?? req.url ?? '/';
-  const queryAt = url.indexOf('?');
+  const queryAt = facts.url.indexOf('?');
+  const path = queryAt < 0 ? facts.url : facts.url.slice(0, queryAt);
   // express-session's req.session on /auth routes; the proxy's own lean session read otherwise.
   const sub = facts.sub ?? observed.session?.user?.sub;
-  facts.outcome = {
-    route: facts.route ?? label(queryAt < 0 ? url : url.slice(0, queryAt)),
+  return {
+    requestId: facts.requestId,
+    path,
+    route: facts.route ?? label(path),
     statusClass: res.headersSent ? `${Math.floor(res.statusCode / 100)}xx` : 'aborted',
     seconds: (now - facts.startedAt) / 1000,
     upstreamSeconds: facts.upstreamStartedAt === undefined ? undefined : (now - facts.upstreamStartedAt) / 1000,
     session: sub !== undefined,
     sub,
   };
-  return facts.outcome;
 }
 
 const AUTH_ENDPOINTS = new Set(['/auth/login', '/auth/callback', '/auth/user', '/auth/logout', '/auth/backchannel-logout']);

@@ -7,6 +7,8 @@ const API_PREFIX = '/api';
 
 export interface ResolvedRoute<R extends RouteConfig> {
   route: R;
+  /** The normalised request path (for log lines: never the query string). */
+  path: string;
   /** Path and original query string, as the upstream must receive them. */
   upstreamUrl: string;
 }
@@ -38,7 +40,7 @@ export class ApiRoutes<R extends RouteConfig> {
       if (named !== undefined && named !== match?.route) return new HttpProblem(400, 'bad_path', 'The request path climbs out of its route prefix.');
     }
     if (!match) return new HttpProblem(404, 'route_not_found', `No API route is configured for ${path}.`);
-    return { route: match.route, upstreamUrl: match.upstreamPath + (queryAt < 0 ? '' : rawUrl.slice(queryAt)) };
+    return { route: match.route, path, upstreamUrl: match.upstreamPath + (queryAt < 0 ? '' : rawUrl.slice(queryAt)) };
   }
 }
 

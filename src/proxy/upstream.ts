@@ -5,7 +5,6 @@ import type { Socket } from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { createProxyMiddleware, type RequestHandler } from 'http-proxy-middleware';
-import type { Response } from 'express';
 import type { RouteConfig } from '../config/types.ts';
 import { HttpProblem, sendProblem } from '../http/problem.ts';
 
@@ -74,7 +73,7 @@ export function createUpstream(route: RouteConfig, logger: Logger, gatewayCookie
           if (!(res instanceof http.ServerResponse)) return void res?.destroy();
           if (res.headersSent) return void res.destroy();
           sendProblem(
-            res as Response,
+            res,
             timedOut
               ? new HttpProblem(504, 'upstream_timeout', `The upstream service did not answer within ${route.timeoutMs} ms.`)
               : new HttpProblem(502, 'upstream_unavailable', 'The upstream service could not be reached.'),
