@@ -6,6 +6,13 @@ const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authe
 /** Headers the browser must never be able to set on an upstream request. */
 const BROWSER_ONLY = ['cookie', 'authorization', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'forwarded', 'x-real-ip'];
 
+const NEVER_FORWARDED = new Set([...HOP_BY_HOP, ...BROWSER_ONLY]);
+/** For WebSocket handshakes, which must keep `Connection: upgrade` and `Upgrade`. */
+const NEVER_FORWARDED_ON_UPGRADE = new Set([...NEVER_FORWARDED].filter((name) => name !== 'connection' && name !== 'upgrade'));
+
+/** What a plain `Connection` header says; it names no extra header to drop. */
+const PLAIN_CONNECTION = /^\s*(keep-alive|close)\s*$/i;
+
 /** Prefix of the identity headers the gateway itself sets for upstreams that trust it. */
 const USER_HEADER_PREFIX = 'x-user-';
 
@@ -23,23 +30,21 @@ export interface UpstreamIdentity {
 }
 
 /**
- * Rewrites the incoming headers in place into what the upstream should see.
- * The proxy copies `req.headers` once when it builds the upstream request, so
- * doing it here costs no extra copy and applies to WebSocket handshakes too.
+ * Replaces the incoming headers with what the upstream should see: a new
+ * object, built once, that the proxy copies as it is. (Deleting from the
+ * parser's object instead would turn it into a slow dictionary for every
+ * later copy and lookup.) Applies to WebSocket handshakes too.
  */
 export function prepareUpstreamHeaders(req: IncomingMessage, identity: UpstreamIdentity, keepUpgrade = false): void {
-  const headers: IncomingHttpHeaders = req.headers;
-  const connection = headers.connection;
-  if (typeof connection === 'string') {
-    for (const token of connection.split(',')) {
-      const name = token.trim().toLowerCase();
-      if (name && !(keepUpgrade && name === 'upgrade')) delete headers[name];
-    }
+  const incoming: IncomingHttpHeaders = req.headers;
+  const never = keepUpgrade ? NEVER_FORWARDED_ON_UPGRADE : NEVER_FORWARDED;
+  const named = connectionNamed(incoming.connection, keepUpgrade);
+  const headers: IncomingHttpHeaders = {};
+  for (const name in incoming) {
+    // Identity headers are trusted upstream only because the gateway is the one setting them: never pass a browser's.
+    if (never.has(name) || name.startsWith(USER_HEADER_PREFIX) || named?.has(name)) continue;
+    headers[name] = incoming[name];
   }
-  for (const name of HOP_BY_HOP) if (!(keepUpgrade && (name === 'connection' || name === 'upgrade'))) delete headers[name];
-  for (const name of BROWSER_ONLY) delete headers[name];
-  // Identity headers are trusted upstream only because the gateway is the one setting them: never pass a browser's.
-  for (const name in headers) if (name.startsWith(USER_HEADER_PREFIX)) delete headers[name];
   if (identity.extra) for (const name in identity.extra) headers[name.toLowerCase()] = identity.extra[name];
   if (identity.user) for (const name in identity.user) headers[name] = identity.user[name];
   if (identity.accessToken) headers.authorization = `Bearer ${identity.accessToken}`;
@@ -47,6 +52,18 @@ export function prepareUpstreamHeaders(req: IncomingMessage, identity: UpstreamI
   headers['x-forwarded-proto'] = identity.publicProto;
   headers['x-forwarded-host'] = identity.publicHost;
   headers['x-request-id'] = identity.requestId;
+  req.headers = headers;
+}
+
+/** The headers a `Connection` header names as hop-by-hop, if it names any (it rarely does). */
+function connectionNamed(connection: string | undefined, keepUpgrade: boolean): Set<string> | undefined {
+  if (connection === undefined || PLAIN_CONNECTION.test(connection)) return undefined;
+  const named = new Set<string>();
+  for (const token of connection.split(',')) {
+    const name = token.trim().toLowerCase();
+    if (name && !(keepUpgrade && name === 'upgrade')) named.add(name);
+  }
+  return named;
 }
 
 /**
