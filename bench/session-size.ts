@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { SessionData } from 'express-session';
-import { createClient } from 'redis';
+import { createClient } from '@redis/client';
 import { loadConfig } from '../src/config/load.ts';
 import { createLogger } from '../src/ops/logger.ts';
 import { newSessionId, splitSessionId } from '../src/session/ids.ts';

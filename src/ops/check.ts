@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { pino } from 'pino';
 import * as client from 'openid-client';
-import { createClient } from 'redis';
+import { createClient } from '@redis/client';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import { withEnvFile, type Env } from '../config/env-file.ts';
 import { resolveSecretFiles } from '../config/secrets.ts';

@@ -1,4 +1,4 @@
-import { createClient, createCluster, createSentinel } from 'redis';
+import { createClient, createCluster, createSentinel } from '@redis/client';
 import type { Logger } from 'pino';
 import type { RedisTopology } from '../config/types.ts';
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
-import { createClient } from 'redis';
+import { createClient } from '@redis/client';
 import { CookieJar, followRedirects, loginThroughGateway } from '../support/browser-flow.ts';
 import { startStack, type Stack } from '../support/stack.ts';
 import { testRedisUrl } from '../support/redis.ts';

@@ -1,6 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { createClient } from 'redis';
+import { createClient } from '@redis/client';
 import request from 'supertest';
 import { loginThroughGateway } from '../support/browser-flow.ts';
 import { scrape } from '../support/metrics.ts';

@@ -1,4 +1,4 @@
-import { createClient } from 'redis';
+import { createClient } from '@redis/client';
 import { startEcho, type EchoServer } from './echo.ts';
 import { reserveGatewayUrl, startTestGateway, type TestGateway, type TestGatewayOptions } from './gateway.ts';
 import { startIdp, type IdpOptions, type TestIdp } from './idp.ts';
