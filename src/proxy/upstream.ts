@@ -1,12 +1,11 @@
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
-import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { createProxyMiddleware, type RequestHandler } from 'http-proxy-middleware';
 import type { RouteConfig } from '../config/types.ts';
 import { HttpProblem, sendProblem } from '../http/problem.ts';
+import { upstreamTlsOptions } from './tls.ts';
 
 /** Response headers that describe the upstream hop, not the response. */
 const HOP_BY_HOP_RESPONSE = ['keep-alive', 'proxy-connection', 'proxy-authenticate', 'trailer', 'upgrade'];
@@ -32,10 +31,8 @@ export type UpstreamRoute = RouteConfig & { upstream: Upstream };
  */
 export function createUpstream(route: RouteConfig, logger: Logger, gatewayCookies: readonly string[] = []): Upstream {
   const secure = route.target.protocol === 'https:';
-  // An extra CA is trusted in addition to the system's, never instead of verification.
-  const ca = route.caFile ? [...tls.rootCertificates, readFileSync(route.caFile, 'utf8')] : undefined;
   const agent = secure
-    ? new https.Agent({ keepAlive: true, maxSockets: 256, rejectUnauthorized: true, ...(ca ? { ca } : {}) })
+    ? new https.Agent({ keepAlive: true, maxSockets: 256, ...upstreamTlsOptions(route) })
     : new http.Agent({ keepAlive: true, maxSockets: 256 });
   const handle = createProxyMiddleware({
     target: route.target.href,
