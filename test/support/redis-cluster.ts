@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { getFreePort } from './ports.ts';
+import { getFreeClusterPort } from './ports.ts';
 import { startRedis, type RedisServer } from './redis.ts';
 
 const run = promisify(execFile);
@@ -34,19 +34,21 @@ export async function startRedisCluster(): Promise<RedisCluster> {
   const masters: RedisServer[] = [];
   try {
     for (let i = 0; i < 3; i++) {
-      const port = await getFreePort();
       masters.push(
         await startRedis({
-          port,
-          args: ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', '2000', '--cluster-require-full-coverage', 'no'],
+          pickPort: getFreeClusterPort,
+          args: (port) => ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', '2000', '--cluster-require-full-coverage', 'no'],
         }),
       );
     }
     await run('redis-cli', ['--cluster', 'create', ...masters.map((m) => `127.0.0.1:${m.port}`), '--cluster-replicas', '0', '--cluster-yes'], { timeout: 30_000 });
+    // With require-full-coverage off, cluster_state:ok alone does not mean a node knows every
+    // slot's owner: wait until each node sees all three masters and all slots served.
     const deadline = Date.now() + 15_000;
     for (const master of masters) {
-      while (!(await redisCli(master.port, 'cluster', 'info')).includes('cluster_state:ok')) {
-        if (Date.now() > deadline) throw new Error('the test Redis Cluster did not reach cluster_state:ok');
+      let info = '';
+      while (!clusterSettled((info = await redisCli(master.port, 'cluster', 'info')), masters.length)) {
+        if (Date.now() > deadline) throw new Error(`the test Redis Cluster did not settle on node ${master.port} within 15 s; its CLUSTER INFO:\n${info}`);
         await delay(100);
       }
     }
@@ -76,6 +78,10 @@ export async function startRedisCluster(): Promise<RedisCluster> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+function clusterSettled(info: string, nodes: number): boolean {
+  return info.includes('cluster_state:ok') && info.includes('cluster_slots_ok:16384') && info.includes(`cluster_known_nodes:${nodes}`) && info.includes(`cluster_size:${nodes}`);
 }
 
 export type RedisSentinelSetup = {

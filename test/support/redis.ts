@@ -13,15 +13,26 @@ export type RedisServer = {
 export type StartRedisOptions = {
   /** Restart on a known port, e.g. after stopping it to simulate an outage. */
   port?: number;
+  /**
+   * How to choose a port when `port` is not given (default: any free port). Called again
+   * when redis-server finds the chosen port, or a cluster node its bus port, taken by then.
+   */
+  pickPort?: () => Promise<number>;
   /** Default `redis-server` from PATH. */
   binary?: string;
   /** A config file read first (Sentinel needs one it can rewrite). */
   configFile?: string;
-  /** More server arguments, e.g. `['--cluster-enabled', 'yes']` or `['--sentinel']`. */
-  args?: string[];
+  /**
+   * More server arguments, e.g. `['--cluster-enabled', 'yes']` or `['--sentinel']`; a function
+   * of the port when they name per-node files (a failed start leaves its cluster config behind).
+   */
+  args?: string[] | ((port: number) => string[]);
 };
 
 const READY_DEADLINE_MS = 10_000;
+/** A picked port is only probed, not held: another process can bind it before redis-server does. */
+const PICK_ATTEMPTS = 5;
+const ADDRESS_IN_USE = /Address already in use/;
 const KILL_GRACE_MS = 2_000;
 const OUTPUT_TAIL_CHARS = 4_000;
 const MISSING_BINARY_MESSAGE =
@@ -33,7 +44,18 @@ const MISSING_BINARY_MESSAGE =
  * developer's own Redis must not be touched).
  */
 export async function startRedis(options: StartRedisOptions = {}): Promise<RedisServer> {
-  const port = options.port ?? (await getFreePort());
+  if (options.port !== undefined) return startRedisOn(options.port, options);
+  const pickPort = options.pickPort ?? getFreePort;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startRedisOn(await pickPort(), options);
+    } catch (err) {
+      if (attempt >= PICK_ATTEMPTS || !(err instanceof Error) || !ADDRESS_IN_USE.test(err.message)) throw err;
+    }
+  }
+}
+
+async function startRedisOn(port: number, options: StartRedisOptions): Promise<RedisServer> {
   if (port === 6379) throw new Error('startRedis: refusing port 6379, which may belong to a real Redis');
 
   const child = spawn(
@@ -41,7 +63,7 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
     [
       ...(options.configFile ? [options.configFile] : []),
       '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', tmpdir(),
-      ...(options.args ?? []),
+      ...(typeof options.args === 'function' ? options.args(port) : (options.args ?? [])),
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
