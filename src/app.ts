@@ -6,6 +6,7 @@ import { backchannelLogoutRouter, type BackchannelDeps } from './auth/backchanne
 import { authRouter, type LoginStats } from './auth/router.ts';
 import type { LoginTransactions } from './auth/transaction.ts';
 import type { GatewayConfig } from './config/types.ts';
+import { trustProxyOf } from './http/client-address.ts';
 import { errorHandler, errorResponder } from './http/error-handler.ts';
 import { HttpProblem, sendProblem } from './http/problem.ts';
 import type { SpaDevProxy } from './http/spa-dev.ts';
@@ -54,7 +55,10 @@ export function createRequestListener(config: GatewayConfig, deps: AppDeps): Req
     deps.observe(req, res);
     const tooLong = urlLengthProblem(req.url ?? '/', maxUrlLength);
     if (tooLong) return sendProblem(res, tooLong);
-    if (!api(req, res)) app(req, res);
+    if (api(req, res)) return;
+    // `/api` sends `100 Continue` once a request has passed its checks; the rest of the gateway reads small bodies at once.
+    if (req.headers.expect !== undefined) res.writeContinue();
+    app(req, res);
   };
 }
 
@@ -62,7 +66,7 @@ export function createRequestListener(config: GatewayConfig, deps: AppDeps): Req
 function createApp(config: GatewayConfig, deps: AppDeps, onError: ReturnType<typeof errorResponder>): Express {
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', config.trustProxy);
+  app.set('trust proxy', trustProxyOf(config));
   app.set('query parser', 'simple');
   if (config.secure) {
     // BFF_PUBLIC_URL is https: TLS ends in front of the gateway, so every request it serves was https for the browser.

@@ -1,5 +1,5 @@
 import { parseDurationSeconds } from './duration.ts';
-import type { ConnectionLimits, RateLimit, RateLimits } from './types.ts';
+import type { ConnectionLimits, ProxyLimits, RateLimit, RateLimits } from './types.ts';
 
 /** Node's own default; large enough for a browser carrying its usual cookies for the domain. */
 const DEFAULT_MAX_HEADER_BYTES = 16 * 1024;
@@ -7,10 +7,15 @@ const DEFAULT_MAX_HEADER_BYTES = 16 * 1024;
 const DEFAULT_MAX_URL_LENGTH = 8 * 1024;
 const DEFAULT_LOGIN_RATE = '30/1m';
 const DEFAULT_CALLBACK_RATE = '30/1m';
+/** nginx's `client_body_buffer_size` is 8–16k; 64k holds nearly every JSON API call, so a slow client holds no upstream socket. */
+const DEFAULT_PROXY_BUFFER_BYTES = 64 * 1024;
+/** Enough for a browser's parallel uploads (Chrome opens at most 6 connections per host), few enough that one address cannot fill a route's pool. */
+const DEFAULT_STREAMS_PER_CLIENT = 16;
 
 export interface AbuseLimits {
   rateLimits: RateLimits;
   connectionLimits: ConnectionLimits;
+  proxyLimits: ProxyLimits;
 }
 
 /**
@@ -33,6 +38,16 @@ export function readAbuseLimits(get: (name: string) => string | undefined, probl
     const value = /^\d+$/.test(text) ? Number(text) : NaN;
     if (!(value >= min && value <= max)) {
       problems.push(`${name}: must be a whole number of bytes between ${min} and ${max}`);
+      return fallback;
+    }
+    return value;
+  }
+  function count(name: string, fallback: number, min: number, max: number): number {
+    const text = get(name);
+    if (text === undefined) return fallback;
+    const value = /^\d+$/.test(text) ? Number(text) : NaN;
+    if (!(value >= min && value <= max)) {
+      problems.push(`${name}: must be a whole number between ${min} and ${max}`);
       return fallback;
     }
     return value;
@@ -62,6 +77,10 @@ export function readAbuseLimits(get: (name: string) => string | undefined, probl
       headersTimeoutMs: millis('BFF_HEADERS_TIMEOUT', 20),
       bodyIdleTimeoutMs: millis('BFF_BODY_IDLE_TIMEOUT', 60),
       keepAliveTimeoutMs: millis('BFF_KEEPALIVE_TIMEOUT', 65),
+    },
+    proxyLimits: {
+      bufferBytes: bytes('BFF_PROXY_BUFFER_BYTES', DEFAULT_PROXY_BUFFER_BYTES, 0, 16 * 1024 * 1024),
+      maxStreamsPerClient: count('BFF_PROXY_MAX_STREAMS_PER_CLIENT', DEFAULT_STREAMS_PER_CLIENT, 1, 100_000),
     },
   };
 }

@@ -1,14 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
+import { GATEWAY_OWNED_HEADERS, gatewayOwnsHeader, HOP_BY_HOP_HEADERS } from './reserved-headers.ts';
 import { TOKEN_MODES, type RouteConfig } from './types.ts';
 
 const METHOD = /^[A-Z]+$/;
+const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
 /** Headers a route may not set statically: the gateway owns them, or they are hop-by-hop. */
-const RESERVED_HEADERS = new Set([
-  'authorization', 'cookie', 'host', 'connection', 'keep-alive', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade',
-  'content-length', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id', 'forwarded',
-]);
+const RESERVED_HEADERS = new Set([...HOP_BY_HOP_HEADERS, ...GATEWAY_OWNED_HEADERS, 'forwarded']);
+/** Upstream connections per route unless `maxConnections` says otherwise. */
+const DEFAULT_MAX_CONNECTIONS = 256;
 
 const routeSchema = z
   .object({
@@ -30,13 +31,15 @@ const routeSchema = z
     stripPrefix: z.boolean().default(false),
     headers: z
       .record(
-        z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'header names must be tokens').refine((h) => !RESERVED_HEADERS.has(h.toLowerCase()), 'this header is set by the gateway itself'),
+        z.string().regex(HEADER_NAME, 'header names must be tokens').refine((h) => !RESERVED_HEADERS.has(h.toLowerCase()), 'this header is set by the gateway itself'),
         z.string().regex(/^[\t\x20-\x7e]*$/, 'header values must be printable ASCII'),
       )
       .optional(),
     userHeaders: z.array(z.string().regex(/^[A-Za-z0-9_]+$/, 'claim names only (letters, digits, _)')).optional(),
     caFile: z.string().min(1).optional(),
     timeoutMs: z.number().int().min(1).max(3_600_000).default(30_000),
+    passHeaders: z.array(z.string().regex(HEADER_NAME, 'header names must be tokens')).optional(),
+    maxConnections: z.number().int().min(1).max(100_000).default(DEFAULT_MAX_CONNECTIONS),
   })
   .strict();
 
@@ -95,6 +98,9 @@ export function parseRoutes(json: unknown, source: string): { routes: RouteConfi
       problems.push(`${source}: routes.${i}: scope and resource apply only to token "client" or "user-or-client"`);
     }
     const prefix = trimSlash(r.prefix);
+    for (const name of r.passHeaders ?? []) {
+      if (gatewayOwnsHeader(name)) problems.push(`${source}: routes.${i}.passHeaders (route ${prefix}): "${name}" is set by the gateway itself and can never be passed from the browser`);
+    }
     const earlier = seen.get(prefix);
     if (earlier !== undefined) problems.push(`${source}: routes.${i}.prefix: "${prefix}" is already used by routes.${earlier}`);
     seen.set(prefix, i);
@@ -111,6 +117,8 @@ export function parseRoutes(json: unknown, source: string): { routes: RouteConfi
       ...(r.userHeaders ? { userHeaders: r.userHeaders } : {}),
       ...(caFile !== undefined ? { caFile } : {}),
       timeoutMs: r.timeoutMs,
+      ...(r.passHeaders?.length ? { passHeaders: new Set(r.passHeaders.map((name) => name.toLowerCase())) } : {}),
+      maxConnections: r.maxConnections,
     };
   });
   return { routes, problems };

@@ -30,6 +30,10 @@ export interface RouteConfig {
   userHeaders?: readonly string[];
   /** PEM bundle of CAs to trust for an https target, in addition to the system's. */
   caFile?: string;
+  /** Lower-case names of headers removed by default that this route's upstream needs and trusts. */
+  passHeaders?: ReadonlySet<string>;
+  /** Most upstream connections this route keeps open at once (a request waits `timeoutMs` for one, then 503). */
+  maxConnections: number;
 }
 
 export interface GatewayConfig {
@@ -40,6 +44,8 @@ export interface GatewayConfig {
   secure: boolean;
   port: number;
   adminPort: number;
+  /** Listen address of the admin port; unset: the main port's (all interfaces by default). */
+  adminHost?: string;
   issuerUrl: URL;
   allowInsecureIssuer: boolean;
   clientId: string;
@@ -81,6 +87,15 @@ export interface GatewayConfig {
   rateLimits: RateLimits;
   /** What one client connection may cost; applied where the http.Server is created. */
   connectionLimits: ConnectionLimits;
+  /** How request bodies reach upstreams. */
+  proxyLimits: ProxyLimits;
+}
+
+export interface ProxyLimits {
+  /** Request bodies up to this size are read completely before an upstream connection is taken. */
+  bufferBytes: number;
+  /** Larger bodies stream to the upstream: at most this many at once per client address. */
+  maxStreamsPerClient: number;
 }
 
 /** At most `limit` requests from one client address in any window of `windowMs` (sliding). */

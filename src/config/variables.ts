@@ -27,6 +27,7 @@ export const CONFIG_VARIABLES: readonly VariableDescription[] = [
   { name: 'BFF_SESSION_SECRETS', show: (c) => `${MASK} (${c.sessionSecrets.length} secret${c.sessionSecrets.length === 1 ? '' : 's'}, the first one active)` },
   { name: 'BFF_PORT', show: (c) => String(c.port) },
   { name: 'BFF_ADMIN_PORT', show: (c) => String(c.adminPort) },
+  { name: 'BFF_ADMIN_HOST', show: (c) => c.adminHost ?? 'all interfaces' },
   { name: 'BFF_REDIS_URL', show: (c) => (c.redis === undefined ? 'unset: sessions in memory, ONE instance only' : c.redisUrl === undefined ? undefined : maskUrl(c.redisUrl)) },
   { name: 'BFF_REDIS_CLUSTER_NODES', show: (c) => (c.redis?.kind === 'cluster' ? c.redis.nodes.map(maskUrl).join(',') : undefined) },
   { name: 'BFF_REDIS_SENTINELS', show: (c) => (c.redis?.kind === 'sentinel' ? c.redis.sentinels.map((n) => `${n.host}:${n.port}`).join(',') : undefined) },
@@ -57,6 +58,8 @@ export const CONFIG_VARIABLES: readonly VariableDescription[] = [
   { name: 'BFF_HEADERS_TIMEOUT', show: (c) => `${c.connectionLimits.headersTimeoutMs / 1000}s` },
   { name: 'BFF_BODY_IDLE_TIMEOUT', show: (c) => `${c.connectionLimits.bodyIdleTimeoutMs / 1000}s` },
   { name: 'BFF_KEEPALIVE_TIMEOUT', show: (c) => `${c.connectionLimits.keepAliveTimeoutMs / 1000}s` },
+  { name: 'BFF_PROXY_BUFFER_BYTES', show: (c) => `${c.proxyLimits.bufferBytes} bytes` },
+  { name: 'BFF_PROXY_MAX_STREAMS_PER_CLIENT', show: (c) => String(c.proxyLimits.maxStreamsPerClient) },
 ];
 
 /** Every `BFF_*` name the gateway reads: the variables, the env file's name and the `_FILE` form of each secret. */

@@ -44,6 +44,8 @@ export function spaDevProxy(target: URL): SpaDevProxy {
   return {
     handle: (req, res, next) => {
       if (/^\/(api|auth)(\/|$)/.test(req.path)) return next();
+      // The gateway answered `Expect` already; forwarded, it would make the proxy library skip its per-request hooks.
+      delete req.headers.expect;
       void proxy(req, res, next);
     },
     upgrade: (req, socket, head) => proxy.upgrade(req, socket as Socket, head),

@@ -5,16 +5,15 @@ import { noteSession, noteUpstream } from './request-facts.ts';
 
 /**
  * The same upstream, telling the request's facts when the request is handed
- * over (the start of the upstream time and the route label). WebSocket
- * upgrades pass through untouched.
+ * over (the start of the upstream time and the route label).
  */
 export function observedUpstream(upstream: Upstream): Upstream {
   const inner = upstream.handle;
   const prefix = upstream.route.prefix;
-  const handle = Object.assign((req: IncomingMessage, res: Parameters<typeof inner>[1], next?: Parameters<typeof inner>[2]) => {
+  const handle: Upstream['handle'] = (req, res, body) => {
     noteUpstream(req, prefix);
-    return inner(req, res, next);
-  }, { upgrade: inner.upgrade });
+    inner(req, res, body);
+  };
   return { ...upstream, handle };
 }
 

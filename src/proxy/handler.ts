@@ -2,9 +2,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { GatewayConfig } from '../config/types.ts';
 import { csrfProblem } from '../http/csrf.ts';
 import type { ErrorResponder } from '../http/error-handler.ts';
+import { clientAddress, trustProxyOf, upstreamForwardedFor } from '../http/client-address.ts';
 import { HttpProblem, sendProblem } from '../http/problem.ts';
 import type { UpstreamCredentials } from './credentials.ts';
 import { prepareUpstreamHeaders, type UpstreamIdentity } from './headers.ts';
+import { receiveBody, requestFraming, tooManyUploads, UploadSlots } from './request-body.ts';
 import { methodProblem, type ApiRoutes, type ResolvedRoute } from './routing.ts';
 import type { UpstreamRoute } from './upstream.ts';
 
@@ -23,24 +25,45 @@ export type ApiHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
  * The `/api` hot path, in plain Node rather than Express (whose routing and
  * request decoration would cost more than everything below): resolve the route
  * (path normalised once), check method and CSRF, get the route's credentials
- * (loading the session only when the route needs it), set the upstream headers
- * and hand over to the route's proxy.
+ * (loading the session only when the route needs it), receive a small body
+ * whole, set the upstream headers and hand over to the route's proxy.
  */
 export function apiProxy(deps: ProxyDeps): ApiHandler {
   const { config, routes, credentials, onError } = deps;
+  const trust = trustProxyOf(config);
+  const bufferBytes = config.proxyLimits.bufferBytes;
+  const uploads = new UploadSlots(config.proxyLimits.maxStreamsPerClient);
+
+  /** Takes one of the client's streamed-upload slots until the response closes, or answers 429. */
+  function streamSlot(req: IncomingMessage, res: ServerResponse): boolean {
+    const release = uploads.take(clientAddress(req, trust));
+    if (release === undefined) {
+      sendProblem(res, tooManyUploads(config.proxyLimits.maxStreamsPerClient));
+      return false;
+    }
+    res.once('close', release);
+    return true;
+  }
 
   async function proxy(req: IncomingMessage, res: ServerResponse, resolved: ResolvedRoute<UpstreamRoute>): Promise<void> {
     const { route } = resolved;
     const refused = methodProblem(route, req.method) ?? csrfProblem(req, config.publicOrigin, config.csrfHeader);
     if (refused) return sendProblem(res, refused);
+    const framing = requestFraming(req);
+    if (framing instanceof HttpProblem) return sendProblem(res, framing);
+    // Node leaves `100 Continue` to us (the server's checkContinue listener): sent once the request has passed every check.
+    const expectsContinue = req.headers.expect !== undefined;
     const granted = await credentials.forRoute(route, req);
     if (granted instanceof HttpProblem) return sendProblem(res, granted);
+    const declaredLarge = framing.length !== undefined && framing.length > bufferBytes;
+    if (declaredLarge && !streamSlot(req, res)) return;
+    const body = await receiveBody(req, res, framing, bufferBytes, expectsContinue);
+    if (body === undefined) return;
+    // A chunked body that outgrew the buffer streams, and counts, from here.
+    if (body.kind === 'stream' && !declaredLarge && !streamSlot(req, res)) return;
     prepareUpstreamHeaders(req, upstreamIdentity(config, req, res.getHeader('x-request-id') as string, route, granted));
     req.url = resolved.upstreamUrl;
-    await route.upstream.handle(req, res, (err?: unknown) => {
-      // The route's proxy answered its own errors (502/504) already; this only catches what it could not.
-      if (err !== undefined) onError(err, req, res, resolved.path);
-    });
+    route.upstream.handle(req, res, body);
   }
 
   return (req, res) => {
@@ -63,16 +86,11 @@ export function upstreamIdentity(
   return {
     publicHost: config.publicUrl.host,
     publicProto: config.publicUrl.protocol.slice(0, -1),
-    forwardedFor: forwardedFor(req, config.trustProxy !== false),
+    forwardedFor: upstreamForwardedFor(req, trustProxyOf(config)),
     requestId,
     ...(granted.accessToken ? { accessToken: granted.accessToken } : {}),
     ...(route.headers ? { extra: route.headers } : {}),
     ...(granted.user ? { user: granted.user } : {}),
+    ...(route.passHeaders ? { pass: route.passHeaders } : {}),
   };
-}
-
-function forwardedFor(req: IncomingMessage, trusted: boolean): string {
-  const remote = req.socket.remoteAddress ?? '';
-  const incoming = req.headers['x-forwarded-for'];
-  return trusted && typeof incoming === 'string' && incoming ? `${incoming}, ${remote}` : remote;
 }

@@ -1,25 +1,36 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { GATEWAY_OWNED_HEADERS, HOP_BY_HOP_HEADERS, USER_HEADER_PREFIX } from '../config/reserved-headers.ts';
 
-/** RFC 9110 hop-by-hop headers, plus the de-facto ones; `transfer-encoding` is left to Node, which re-frames the body itself. */
-const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'upgrade'];
+/**
+ * Headers with which a browser could claim an address, a URL, a scheme or a
+ * method the gateway did not authorise: upstream frameworks and the proxies
+ * behind the gateway believe them. Removed unless a route's `passHeaders`
+ * names one. (`Proxy` is httpoxy: CGI turns it into `HTTP_PROXY`.)
+ */
+export const SPOOFABLE_HEADERS: readonly string[] = [
+  // client address
+  'x-real-ip', 'x-client-ip', 'true-client-ip', 'cf-connecting-ip', 'forwarded-for', 'x-cluster-client-ip', 'fastly-client-ip',
+  'x-originating-ip', 'x-remote-ip', 'x-remote-addr', 'client-ip', 'forwarded', 'x-forwarded', 'x-forwarded-port', 'x-forwarded-server',
+  // URL, host, scheme and routing overrides
+  'x-original-url', 'x-rewrite-url', 'x-forwarded-uri', 'x-forwarded-path', 'x-forwarded-prefix', 'x-original-uri', 'x-original-host',
+  'x-host', 'x-forwarded-scheme', 'x-forwarded-ssl', 'x-url-scheme', 'front-end-https', 'x-http-destinationurl', 'x-proxy-url',
+  // outbound proxy (httpoxy)
+  'proxy',
+  // method overrides
+  'x-http-method-override', 'x-http-method', 'x-method-override',
+];
 
-/** Headers the browser must never be able to set on an upstream request. */
-const BROWSER_ONLY = ['cookie', 'authorization', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'forwarded', 'x-real-ip'];
-
-const NEVER_FORWARDED = new Set([...HOP_BY_HOP, ...BROWSER_ONLY]);
+const DROPPED_BY_DEFAULT = new Set([...HOP_BY_HOP_HEADERS, ...GATEWAY_OWNED_HEADERS, ...SPOOFABLE_HEADERS]);
 /** For WebSocket handshakes, which must keep `Connection: upgrade` and `Upgrade`. */
-const NEVER_FORWARDED_ON_UPGRADE = new Set([...NEVER_FORWARDED].filter((name) => name !== 'connection' && name !== 'upgrade'));
+const DROPPED_ON_UPGRADE = new Set([...DROPPED_BY_DEFAULT].filter((name) => name !== 'connection' && name !== 'upgrade'));
 
 /** What a plain `Connection` header says; it names no extra header to drop. */
 const PLAIN_CONNECTION = /^\s*(keep-alive|close)\s*$/i;
 
-/** Prefix of the identity headers the gateway itself sets for upstreams that trust it. */
-const USER_HEADER_PREFIX = 'x-user-';
-
 export interface UpstreamIdentity {
   publicHost: string;
   publicProto: string;
-  /** Client address chain as Express resolved it under `trust proxy`. */
+  /** `X-Forwarded-For` for the upstream, already resolved under `BFF_TRUST_PROXY`. */
   forwardedFor: string;
   requestId: string;
   accessToken?: string;
@@ -27,22 +38,30 @@ export interface UpstreamIdentity {
   extra?: Readonly<Record<string, string>>;
   /** `X-User-*` headers for the signed-in user, already computed. */
   user?: Readonly<Record<string, string>>;
+  /** Lower-case names of otherwise removed headers that this route's upstream needs (`passHeaders`). */
+  pass?: ReadonlySet<string>;
 }
 
 /**
  * Replaces the incoming headers with what the upstream should see: a new
  * object, built once, that the proxy copies as it is. (Deleting from the
  * parser's object instead would turn it into a slow dictionary for every
- * later copy and lookup.) Applies to WebSocket handshakes too.
+ * later copy and lookup.) Applies to WebSocket handshakes too. Framing and
+ * `Host` are not in it: whoever sends the request sets them.
  */
 export function prepareUpstreamHeaders(req: IncomingMessage, identity: UpstreamIdentity, keepUpgrade = false): void {
   const incoming: IncomingHttpHeaders = req.headers;
-  const never = keepUpgrade ? NEVER_FORWARDED_ON_UPGRADE : NEVER_FORWARDED;
+  const dropped = keepUpgrade ? DROPPED_ON_UPGRADE : DROPPED_BY_DEFAULT;
   const named = connectionNamed(incoming.connection, keepUpgrade);
+  const pass = identity.pass;
   const headers: IncomingHttpHeaders = {};
   for (const name in incoming) {
-    // Identity headers are trusted upstream only because the gateway is the one setting them: never pass a browser's.
-    if (never.has(name) || name.startsWith(USER_HEADER_PREFIX) || named?.has(name)) continue;
+    if (pass?.has(name) !== true) {
+      // `X_User_Sub` is `X-User-Sub` to a CGI, WSGI, Rack or PHP upstream: names with `_` never pass (nginx's default).
+      if (dropped.has(name) || name.includes('_') || name.startsWith(USER_HEADER_PREFIX)) continue;
+    }
+    // `Connection` may drop the browser's own end-to-end headers, never framing or the gateway's (neither is copied from it).
+    if (named?.has(name)) continue;
     headers[name] = incoming[name];
   }
   if (identity.extra) for (const name in identity.extra) headers[name.toLowerCase()] = identity.extra[name];
@@ -52,6 +71,8 @@ export function prepareUpstreamHeaders(req: IncomingMessage, identity: UpstreamI
   headers['x-forwarded-proto'] = identity.publicProto;
   headers['x-forwarded-host'] = identity.publicHost;
   headers['x-request-id'] = identity.requestId;
+  // A handshake says only what it is; anything else a browser put in `Connection` would be read by the upstream.
+  if (keepUpgrade && headers.upgrade !== undefined) headers.connection = 'Upgrade';
   req.headers = headers;
 }
 

@@ -1,22 +1,30 @@
-import http from 'node:http';
+import http, { type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import https from 'node:https';
-import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { createProxyMiddleware, type RequestHandler } from 'http-proxy-middleware';
 import type { RouteConfig } from '../config/types.ts';
 import { HttpProblem, sendProblem } from '../http/problem.ts';
+import type { RequestBody } from './request-body.ts';
 import { upstreamTlsOptions } from './tls.ts';
 
-/** Response headers that describe the upstream hop, not the response. */
-const HOP_BY_HOP_RESPONSE = ['keep-alive', 'proxy-connection', 'proxy-authenticate', 'trailer', 'upgrade'];
+/** Response headers that describe the upstream hop, not the response (Node frames the answer to the browser itself). */
+const HOP_BY_HOP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'trailer', 'upgrade', 'transfer-encoding']);
+const PLAIN_CONNECTION = /^\s*(keep-alive|close)\s*$/i;
 
-class UpstreamTimeoutError extends Error {
-  readonly code = 'UPSTREAM_TIMEOUT';
+class UpstreamError extends Error {
+  readonly code: 'UPSTREAM_TIMEOUT' | 'UPSTREAM_BUSY';
+  constructor(code: 'UPSTREAM_TIMEOUT' | 'UPSTREAM_BUSY', message: string) {
+    super(message);
+    this.code = code;
+  }
 }
 
 export interface Upstream {
   route: RouteConfig;
-  handle: RequestHandler;
+  /**
+   * Sends the request upstream and the answer back. `req.headers` and
+   * `req.url` are already the upstream's; framing and `Host` are set here.
+   */
+  handle(req: IncomingMessage, res: ServerResponse, body: RequestBody): void;
   close(): void;
 }
 
@@ -24,60 +32,109 @@ export interface Upstream {
 export type UpstreamRoute = RouteConfig & { upstream: Upstream };
 
 /**
- * One reverse proxy per route, each with its own keep-alive agent (a new TCP
- * connection per request is an order of magnitude slower). Bodies stream both
- * ways. `timeoutMs` bounds the wait for the upstream's response headers; once
- * it answers, a long stream (SSE, downloads) is not cut.
+ * One reverse proxy per route, written on `node:http` so that the gateway
+ * frames every upstream request itself: exactly one request per browser
+ * request, whatever the browser's `Connection`, `Expect` or framing headers
+ * said. Each route has its own keep-alive agent (a new TCP connection per
+ * request is an order of magnitude slower) of at most `maxConnections`
+ * sockets; a request that gets none within `timeoutMs` is answered 503
+ * `upstream_busy` instead of waiting forever. Once connected, `timeoutMs`
+ * bounds each silence until the upstream's response headers; a long stream
+ * (SSE, downloads, uploads) that keeps moving is not cut.
  */
 export function createUpstream(route: RouteConfig, logger: Logger, gatewayCookies: readonly string[] = []): Upstream {
   const secure = route.target.protocol === 'https:';
   const agent = secure
-    ? new https.Agent({ keepAlive: true, maxSockets: 256, ...upstreamTlsOptions(route) })
-    : new http.Agent({ keepAlive: true, maxSockets: 256 });
-  const handle = createProxyMiddleware({
-    target: route.target.href,
-    changeOrigin: true,
-    xfwd: false,
-    secure: true,
-    agent,
-    ejectPlugins: true,
-    plugins: [
-      (server) => {
-        server.on('proxyReq', (proxyReq) => {
-          proxyReq.setTimeout(route.timeoutMs, () => proxyReq.destroy(new UpstreamTimeoutError('upstream timed out')));
-          proxyReq.once('response', () => proxyReq.setTimeout(0));
-        });
-        server.on('proxyRes', (proxyRes, _req, res) => {
-          for (const name of HOP_BY_HOP_RESPONSE) delete proxyRes.headers[name];
-          const setCookie = proxyRes.headers['set-cookie'];
-          if (setCookie) {
-            // An upstream shares the gateway's origin: it must not be able to replace or delete the session cookie.
-            const kept = setCookie.filter((cookie) => !gatewayCookies.includes(cookie.slice(0, cookie.indexOf('=')).trim()));
-            if (kept.length !== setCookie.length) logger.warn({ route: route.prefix }, "upstream tried to set the gateway's own cookie; dropped");
-            proxyRes.headers['set-cookie'] = kept;
-          }
-          // An event stream may stay silent for a while after its headers: send them now, or EventSource
-          // never reports the stream open. (Other responses keep headers and first bytes in one packet.)
-          if (String(proxyRes.headers['content-type']).startsWith('text/event-stream')) {
-            process.nextTick(() => {
-              if (!res.headersSent && !res.destroyed) res.flushHeaders();
-            });
-          }
-        });
-        server.on('error', (err: Error & { code?: string }, _req, res?: http.ServerResponse | Socket) => {
-          const timedOut = err instanceof UpstreamTimeoutError;
-          logger.warn({ route: route.prefix, reason: err.code ?? err.name }, timedOut ? 'upstream timed out' : 'upstream request failed');
-          if (!(res instanceof http.ServerResponse)) return void res?.destroy();
-          if (res.headersSent) return void res.destroy();
-          sendProblem(
-            res,
-            timedOut
-              ? new HttpProblem(504, 'upstream_timeout', `The upstream service did not answer within ${route.timeoutMs} ms.`)
-              : new HttpProblem(502, 'upstream_unavailable', 'The upstream service could not be reached.'),
-          );
-        });
-      },
-    ],
-  });
+    ? new https.Agent({ keepAlive: true, maxSockets: route.maxConnections, ...upstreamTlsOptions(route) })
+    : new http.Agent({ keepAlive: true, maxSockets: route.maxConnections });
+  const request = secure ? https.request : http.request;
+  const hostname = route.target.hostname.replace(/^\[|\]$/g, '');
+  const port = route.target.port || (secure ? 443 : 80);
+  const host = route.target.host;
+
+  function fail(err: Error & { code?: string }, res: ServerResponse): void {
+    const code = err instanceof UpstreamError ? err.code : undefined;
+    // The browser went away first and the upstream request was cut for it: nothing failed upstream.
+    if (res.destroyed && code === undefined) return void logger.debug({ route: route.prefix }, 'client went away; upstream request cut');
+    logger.warn({ route: route.prefix, reason: err.code ?? err.name }, code === 'UPSTREAM_BUSY' ? 'no upstream connection free' : code === 'UPSTREAM_TIMEOUT' ? 'upstream timed out' : 'upstream request failed');
+    if (res.headersSent || res.destroyed) return void res.destroy();
+    sendProblem(
+      res,
+      code === 'UPSTREAM_BUSY'
+        ? new HttpProblem(503, 'upstream_busy', `The upstream service has no free connection within ${route.timeoutMs} ms; retry shortly.`, { 'Retry-After': '1' })
+        : code === 'UPSTREAM_TIMEOUT'
+          ? new HttpProblem(504, 'upstream_timeout', `The upstream service did not answer within ${route.timeoutMs} ms.`)
+          : new HttpProblem(502, 'upstream_unavailable', 'The upstream service could not be reached.'),
+    );
+  }
+
+  function handle(req: IncomingMessage, res: ServerResponse, body: RequestBody): void {
+    const headers: OutgoingHttpHeaders = req.headers;
+    headers.host = host;
+    if (body.kind === 'buffered') headers['content-length'] = body.data.length;
+    else if (body.kind === 'stream') {
+      if (body.length === undefined) headers['transfer-encoding'] = 'chunked';
+      else headers['content-length'] = body.length;
+    } else if (body.emptyLength) headers['content-length'] = 0;
+
+    const proxyReq = request({ agent, hostname, port, method: req.method, path: req.url, headers, setHost: false });
+    // Waiting for a pooled connection: bounded, or a slow route would hold every later request forever.
+    const busy = setTimeout(() => proxyReq.destroy(new UpstreamError('UPSTREAM_BUSY', 'no upstream connection free')), route.timeoutMs);
+    proxyReq.once('socket', () => {
+      clearTimeout(busy);
+      proxyReq.setTimeout(route.timeoutMs, () => proxyReq.destroy(new UpstreamError('UPSTREAM_TIMEOUT', 'upstream timed out')));
+    });
+    proxyReq.on('error', (err) => {
+      clearTimeout(busy);
+      fail(err, res);
+    });
+    proxyReq.once('response', (proxyRes) => {
+      proxyReq.setTimeout(0);
+      respond(proxyRes, res);
+    });
+    // The browser went away: so does the upstream request (and its socket, which is not reusable mid-message).
+    res.once('close', () => {
+      if (!res.writableFinished) proxyReq.destroy();
+    });
+
+    if (body.kind === 'buffered') proxyReq.end(body.data);
+    else if (body.kind === 'stream') {
+      for (const chunk of body.head) proxyReq.write(chunk);
+      req.once('aborted', () => proxyReq.destroy());
+      req.pipe(proxyReq);
+    } else proxyReq.end();
+  }
+
+  function respond(proxyRes: IncomingMessage, res: ServerResponse): void {
+    if (res.destroyed) return void proxyRes.destroy();
+    res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, responseHeaders(proxyRes.headers));
+    // An event stream may stay silent for a while after its headers: send them now, or EventSource
+    // never reports the stream open. (Other responses keep headers and first bytes in one packet.)
+    if (String(proxyRes.headers['content-type']).startsWith('text/event-stream')) res.flushHeaders();
+    proxyRes.on('error', () => res.destroy());
+    proxyRes.on('close', () => {
+      if (!proxyRes.complete) res.destroy();
+    });
+    proxyRes.pipe(res);
+  }
+
+  function responseHeaders(incoming: IncomingHttpHeaders): IncomingHttpHeaders {
+    const named = incoming.connection !== undefined && !PLAIN_CONNECTION.test(incoming.connection) ? incoming.connection.toLowerCase().split(',').map((name) => name.trim()) : undefined;
+    const out: IncomingHttpHeaders = {};
+    for (const name in incoming) {
+      if (HOP_BY_HOP_RESPONSE.has(name) || named?.includes(name)) continue;
+      out[name] = incoming[name];
+    }
+    const setCookie = out['set-cookie'];
+    if (setCookie) {
+      // An upstream shares the gateway's origin: it must not be able to replace or delete the session cookie.
+      const kept = setCookie.filter((cookie) => !gatewayCookies.includes(cookie.slice(0, cookie.indexOf('=')).trim()));
+      if (kept.length !== setCookie.length) logger.warn({ route: route.prefix }, "upstream tried to set the gateway's own cookie; dropped");
+      if (kept.length) out['set-cookie'] = kept;
+      else delete out['set-cookie'];
+    }
+    return out;
+  }
+
   return { route, handle, close: () => agent.destroy() };
 }

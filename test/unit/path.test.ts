@@ -128,7 +128,7 @@ describe('normalisePath', () => {
 });
 
 function route(prefix: string, rewrite?: string): RouteConfig {
-  return { prefix, target: new URL('http://upstream:8080'), token: 'user', websocket: false, timeoutMs: 30_000, ...(rewrite !== undefined ? { rewrite } : {}) };
+  return { prefix, target: new URL('http://upstream:8080'), token: 'user', websocket: false, timeoutMs: 30_000, maxConnections: 256, ...(rewrite !== undefined ? { rewrite } : {}) };
 }
 
 describe('RouteTable', () => {

@@ -34,12 +34,13 @@ describe('readAbuseLimits', () => {
     return { limits, problems };
   };
 
-  test('safe defaults: both rate limits on, 16 KiB headers, 8 KiB URLs, 20 s headers, 60 s body idle, 65 s keep-alive', () => {
+  test('safe defaults: both rate limits on, 16 KiB headers, 8 KiB URLs, 20 s headers, 60 s body idle, 65 s keep-alive, 64 KiB buffered bodies, 16 streams per client', () => {
     expect(read({})).toEqual({
       problems: [],
       limits: {
         rateLimits: { login: { limit: 30, windowMs: 60_000 }, callback: { limit: 30, windowMs: 60_000 } },
         connectionLimits: { maxHeaderBytes: 16_384, maxUrlLength: 8192, headersTimeoutMs: 20_000, bodyIdleTimeoutMs: 60_000, keepAliveTimeoutMs: 65_000 },
+        proxyLimits: { bufferBytes: 65_536, maxStreamsPerClient: 16 },
       },
     });
   });
@@ -53,8 +54,11 @@ describe('readAbuseLimits', () => {
       BFF_HEADERS_TIMEOUT: '5s',
       BFF_BODY_IDLE_TIMEOUT: '2m',
       BFF_KEEPALIVE_TIMEOUT: '5',
+      BFF_PROXY_BUFFER_BYTES: '0',
+      BFF_PROXY_MAX_STREAMS_PER_CLIENT: '2',
     });
     expect(problems).toEqual([]);
+    expect(limits.proxyLimits).toEqual({ bufferBytes: 0, maxStreamsPerClient: 2 });
     expect(limits.rateLimits).toEqual({ login: { limit: 10, windowMs: 10_000 } });
     expect(limits.connectionLimits).toEqual({ maxHeaderBytes: 32_768, maxUrlLength: 2048, headersTimeoutMs: 5000, bodyIdleTimeoutMs: 120_000, keepAliveTimeoutMs: 5000 });
   });
@@ -67,6 +71,8 @@ describe('readAbuseLimits', () => {
       BFF_HEADERS_TIMEOUT: '0s',
       BFF_BODY_IDLE_TIMEOUT: 'forever',
       BFF_KEEPALIVE_TIMEOUT: '2h',
+      BFF_PROXY_BUFFER_BYTES: '64k',
+      BFF_PROXY_MAX_STREAMS_PER_CLIENT: '0',
     });
     expect(problems.map((p) => p.slice(0, p.indexOf(':')))).toEqual([
       'BFF_RATE_LIMIT_LOGIN',
@@ -75,6 +81,8 @@ describe('readAbuseLimits', () => {
       'BFF_HEADERS_TIMEOUT',
       'BFF_BODY_IDLE_TIMEOUT',
       'BFF_KEEPALIVE_TIMEOUT',
+      'BFF_PROXY_BUFFER_BYTES',
+      'BFF_PROXY_MAX_STREAMS_PER_CLIENT',
     ]);
   });
 
