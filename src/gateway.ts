@@ -99,7 +99,8 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   );
   const adminServer = createAdminServer({ pingStore: () => stores.kv.ping(), idpReady: () => oidc.ready, draining: () => shutdown.draining }, metrics.registry);
   await listen(server, config.port, options.host);
-  await listen(adminServer, config.adminPort, options.host);
+  // The ops endpoints can stay on a private interface (127.0.0.1, a pod-internal address) while users reach the main port.
+  await listen(adminServer, config.adminPort, config.adminHost ?? options.host);
   const url = `http://${hostFor(server)}`;
   const adminUrl = `http://${hostFor(adminServer)}`;
   logger.info({ url, adminUrl, publicUrl: config.publicUrl.href, store: stores.kind, routes: config.routes.length }, 'bff-gateway listening');

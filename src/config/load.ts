@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { readAbuseLimits } from './abuse-limits.ts';
@@ -125,6 +126,10 @@ export function loadConfig(rawEnv: Env, cwd = process.cwd()): GatewayConfig {
   const mainPort = read('BFF_PORT', port, 3000);
   const adminPort = read('BFF_ADMIN_PORT', port, 9090);
   if (mainPort === adminPort && mainPort !== 0) problems.push('BFF_ADMIN_PORT: must differ from BFF_PORT');
+  const adminHost = read(
+    'BFF_ADMIN_HOST',
+    z.string().refine(isListenHost, 'must be an IP address (127.0.0.1, ::1, 0.0.0.0) or a hostname (localhost), without a port or brackets; unset listens on all interfaces'),
+  );
 
   const redisUrl = get('BFF_REDIS_URL');
   if (redisUrl !== undefined && !isRedisUrl(redisUrl)) problems.push('BFF_REDIS_URL: must be a redis:// or rediss:// URL');
@@ -174,6 +179,7 @@ export function loadConfig(rawEnv: Env, cwd = process.cwd()): GatewayConfig {
     secure,
     port: mainPort,
     adminPort,
+    ...(adminHost !== undefined ? { adminHost } : {}),
     issuerUrl,
     allowInsecureIssuer,
     clientId,
@@ -264,6 +270,17 @@ function parseUrl(text: string): URL | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** What `server.listen` can bind: an IP literal, or a DNS name it resolves at start-up. */
+function isListenHost(text: string): boolean {
+  if (isIP(text) !== 0) return true;
+  const name = text.endsWith('.') ? text.slice(0, -1) : text;
+  if (name.length === 0 || name.length > 253) return false;
+  const labels = name.split('.');
+  // An all-digit last label is a mistyped IPv4 address (127.0.0.256, 10.1), never a name to look up.
+  if (/^\d+$/.test(labels.at(-1) ?? '')) return false;
+  return labels.every((label) => /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(label));
 }
 
 function isAbsoluteHttp(text: string): boolean {

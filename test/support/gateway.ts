@@ -34,6 +34,8 @@ export type TestGatewayOptions = {
   env?: Record<string, string>;
   /** Use the test redis-server (default) or the memory store. */
   store?: 'redis' | 'memory';
+  /** Listen address of the main port (and of the admin port unless BFF_ADMIN_HOST is set); default 127.0.0.1. */
+  host?: string;
 };
 
 /** Starts a real gateway from environment variables, as an operator would configure it. */
@@ -68,7 +70,7 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
       done();
     },
   });
-  const gateway = await startGateway(config, { host: '127.0.0.1', logger: createLogger('trace', sink) });
+  const gateway = await startGateway(config, { host: options.host ?? '127.0.0.1', logger: createLogger('trace', sink) });
   return { gateway, config, url: options.url, logs, close: () => gateway.close(1000) };
 }
 

@@ -374,6 +374,27 @@ describe('values', () => {
     expect([config.port, config.adminPort]).toEqual([8080, 8081]);
   });
 
+  test('BFF_ADMIN_HOST unset leaves the admin listen address to the main one (all interfaces)', () => {
+    expect('adminHost' in loadConfig(baseEnv(), cwd)).toBe(false);
+    expect('adminHost' in loadConfig(baseEnv({ BFF_ADMIN_HOST: '  ' }), cwd)).toBe(false);
+  });
+
+  test.each(['127.0.0.1', '127.0.0.2', '0.0.0.0', '10.42.0.17', '::1', '::', 'fd00::5', 'localhost', 'admin.pod.cluster.local', 'metrics-0.internal.'])(
+    'BFF_ADMIN_HOST %p is an address or hostname to listen on',
+    (value) => {
+      expect(loadConfig(baseEnv({ BFF_ADMIN_HOST: value }), cwd).adminHost).toBe(value);
+    },
+  );
+
+  test.each(['127.0.0.1:9090', '[::1]', 'http://127.0.0.1', '127.0.0.256', '999.1.1.1', '10.1', 'admin host', 'admin_host', '-admin.internal', 'admin..internal', 'a'.repeat(64)])(
+    'BFF_ADMIN_HOST %p is refused by name, with what it must be',
+    (value) => {
+      const problems = problemsNaming(problemsOf(baseEnv({ BFF_ADMIN_HOST: value }), cwd), 'BFF_ADMIN_HOST');
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toMatch(/^BFF_ADMIN_HOST: must be an IP address .* or a hostname/);
+    },
+  );
+
   test.each(['70000', 'http', '-1'])('port %p is refused', (value) => {
     expect(problemsNaming(problemsOf(baseEnv({ BFF_PORT: value }), cwd), 'BFF_PORT')).toHaveLength(1);
   });
