@@ -1,10 +1,10 @@
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
+import { CLOSE_GOING_AWAY, closeFrame } from '../proxy/websocket-close.ts';
 
 /** How often idle keep-alive connections are closed while draining (a busy one becomes idle when its response ends). */
 const SWEEP_MS = 100;
-/** WebSocket close code 1001, "going away": the client should reconnect, to another instance. */
-const GOING_AWAY = 1001;
+/** With close code 1001, "going away": the client should reconnect, to another instance. */
 const GOING_AWAY_REASON = 'server shutting down';
 /** How long a WebSocket has to close after its close frame before its socket is destroyed. */
 const WEBSOCKET_CLOSE_GRACE_MS = 1000;
@@ -62,28 +62,12 @@ export class ShutdownRegistry {
   }
 }
 
-/**
- * An unmasked WebSocket close frame (RFC 6455 §5.5.1) as a server sends it.
- * The gateway pipes WebSocket bytes without parsing them, so it writes the
- * frame itself; at worst it lands after a partial upstream frame, and the
- * client sees a protocol error instead of 1001 — it reconnects either way.
- */
-export function closeFrame(code: number, reason: string): Buffer {
-  const text = Buffer.from(reason, 'utf8').subarray(0, 123);
-  const frame = Buffer.alloc(4 + text.length);
-  frame[0] = 0x88;
-  frame[1] = 2 + text.length;
-  frame.writeUInt16BE(code, 2);
-  text.copy(frame, 4);
-  return frame;
-}
-
 function goAway(socket: Duplex): void {
   if (socket.destroyed || !socket.writable) {
     socket.destroy();
     return;
   }
-  socket.end(closeFrame(GOING_AWAY, GOING_AWAY_REASON));
+  socket.end(closeFrame(CLOSE_GOING_AWAY, GOING_AWAY_REASON));
 }
 
 /**

@@ -1,5 +1,4 @@
-import { STATUS_CODES, type IncomingMessage } from 'node:http';
-import type { Socket } from 'node:net';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config/types.ts';
@@ -11,6 +10,8 @@ import { upstreamIdentity } from './handler.ts';
 import { prepareUpstreamHeaders } from './headers.ts';
 import type { ApiRoutes } from './routing.ts';
 import type { UpstreamRoute } from './upstream.ts';
+import { forwardUpgrade } from './websocket-forward.ts';
+import { refuseUpgrade as refuse } from './websocket-refusal.ts';
 
 export interface WebSocketDeps {
   config: GatewayConfig;
@@ -36,6 +37,10 @@ export function webSocketUpgrade(deps: WebSocketDeps): (req: IncomingMessage, so
     socket.on('error', () => socket.destroy());
     void (async () => {
       const requestId = requestIdOf(req);
+      // Only WebSockets: any other protocol switch (h2c) would be a tunnel past the gateway's per-request checks.
+      if (req.method !== 'GET' || req.headers.upgrade?.toLowerCase() !== 'websocket') {
+        return refuse(socket, new HttpProblem(400, 'websocket_required', 'Only WebSocket upgrades (GET with "Upgrade: websocket") are accepted.'));
+      }
       const origin = req.headers.origin;
       if (origin === undefined) return refuse(socket, new HttpProblem(403, 'origin_required', 'WebSocket upgrades must carry the Origin header of the gateway.'));
       const crossSite = crossSiteProblem(req, config.publicOrigin);
@@ -54,24 +59,18 @@ export function webSocketUpgrade(deps: WebSocketDeps): (req: IncomingMessage, so
       prepareUpstreamHeaders(req, upstreamIdentity(config, req, requestId, route, granted), true);
       req.url = resolved.upstreamUrl;
       deps.onOpen?.(socket);
-      // Node hands upgrades a net.Socket; the Duplex type is only the event's declared type.
-      route.upstream.handle.upgrade(req, socket as Socket, head);
+      forwardUpgrade({
+        req,
+        client: socket,
+        head,
+        route,
+        gatewayCookies: [config.cookieName, config.txCookieName],
+        logger,
+      });
     })().catch((err: unknown) => {
       logger.warn({ reason: err instanceof Error ? (('code' in err && String(err.code)) || err.name) : 'error' }, 'websocket upgrade failed');
       const status = err instanceof Error && 'code' in err && err.code === 'session_store_unavailable' ? 503 : 500;
       refuse(socket, new HttpProblem(status, status === 503 ? 'session_store_unavailable' : 'internal_error', 'The WebSocket could not be opened; retry shortly.'));
     });
   };
-}
-
-/** Answers the upgrade request with a plain HTTP problem response and closes the socket. */
-function refuse(socket: Duplex, problem: HttpProblem): void {
-  if (socket.destroyed) return;
-  const body = JSON.stringify({ type: 'about:blank', title: problem.title, status: problem.status, detail: problem.message, code: problem.code });
-  const extra = Object.entries(problem.headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
-  socket.end(
-    `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status] ?? 'Error'}\r\n` +
-      `Connection: close\r\nContent-Type: application/problem+json\r\nCache-Control: no-store\r\n${extra}` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
 }
