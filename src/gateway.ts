@@ -22,6 +22,7 @@ import { UpstreamCredentials } from './proxy/credentials.ts';
 import { ApiRoutes } from './proxy/routing.ts';
 import { createUpstream } from './proxy/upstream.ts';
 import { webSocketUpgrade } from './proxy/websocket.ts';
+import { SessionWebSockets } from './proxy/websocket-registry.ts';
 import { sessionMiddleware } from './session/middleware.ts';
 import { SessionIndex } from './session/session-index.ts';
 import { createStores } from './session/stores.ts';
@@ -93,9 +94,10 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   });
   const server = http.createServer(serverOptions(config.connectionLimits), listener);
   guardConnections(server, config.connectionLimits, logger);
+  const sessionSockets = new SessionWebSockets({ invalidation: stores.invalidation, liveUntil: (sid) => stores.sessions.liveUntil(sid), logger });
   server.on(
     'upgrade',
-    webSocketUpgrade({ config, routes, credentials, logger, onOpen: (socket) => shutdown.track(socket), ...(spaDev ? { fallback: spaDev.upgrade } : {}) }),
+    webSocketUpgrade({ config, routes, credentials, logger, onOpen: (socket) => shutdown.track(socket), sessionSockets, ...(spaDev ? { fallback: spaDev.upgrade } : {}) }),
   );
   const adminServer = createAdminServer({ pingStore: () => stores.kv.ping(), idpReady: () => oidc.ready, draining: () => shutdown.draining }, metrics.registry);
   await listen(server, config.port, options.host);
@@ -114,6 +116,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       const websockets = shutdown.begin();
       await drainServer(server, graceMs);
       await websockets;
+      sessionSockets.close();
       await drainServer(adminServer, ADMIN_CLOSE_MS);
       oidc.close();
       for (const route of upstreamRoutes) route.upstream.close();

@@ -10,6 +10,8 @@ export interface Credentials {
   accessToken?: string;
   /** `X-User-*` headers, for routes that ask for them and have a user. */
   user?: Record<string, string>;
+  /** The session whose user token this is, so that what it authorised (a WebSocket) can end with it. */
+  sid?: string;
 }
 
 /**
@@ -39,6 +41,7 @@ export class UpstreamCredentials {
       if (fresh.ok) {
         return {
           accessToken: fresh.user.accessToken,
+          sid: session.sid,
           ...(route.userHeaders ? { user: userHeaders(fresh.user.sub, fresh.user.claims, route.userHeaders) } : {}),
         };
       }

@@ -12,6 +12,7 @@ import type { ApiRoutes } from './routing.ts';
 import type { UpstreamRoute } from './upstream.ts';
 import { forwardUpgrade } from './websocket-forward.ts';
 import { refuseUpgrade as refuse } from './websocket-refusal.ts';
+import type { SessionWebSockets } from './websocket-registry.ts';
 
 export interface WebSocketDeps {
   config: GatewayConfig;
@@ -22,6 +23,8 @@ export interface WebSocketDeps {
   fallback?: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
   /** Sees every proxied WebSocket, so that shutdown can close them with 1001. */
   onOpen?: (socket: Duplex) => void;
+  /** Closes a session's WebSockets (1008) when the session ends. */
+  sessionSockets?: SessionWebSockets;
 }
 
 /**
@@ -59,6 +62,7 @@ export function webSocketUpgrade(deps: WebSocketDeps): (req: IncomingMessage, so
       prepareUpstreamHeaders(req, upstreamIdentity(config, req, requestId, route, granted), true);
       req.url = resolved.upstreamUrl;
       deps.onOpen?.(socket);
+      const { sid } = granted;
       forwardUpgrade({
         req,
         client: socket,
@@ -66,6 +70,7 @@ export function webSocketUpgrade(deps: WebSocketDeps): (req: IncomingMessage, so
         route,
         gatewayCookies: [config.cookieName, config.txCookieName],
         logger,
+        ...(sid !== undefined && deps.sessionSockets ? { onOpen: (proxied) => deps.sessionSockets?.track(sid, proxied) } : {}),
       });
     })().catch((err: unknown) => {
       logger.warn({ reason: err instanceof Error ? (('code' in err && String(err.code)) || err.name) : 'error' }, 'websocket upgrade failed');

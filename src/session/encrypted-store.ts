@@ -119,6 +119,21 @@ export class EncryptedStore extends session.Store {
     );
   }
 
+  /**
+   * Until when the session lives if nothing touches it again (epoch ms): the
+   * record's expiry in the store, capped by the absolute deadline. Undefined
+   * once it has ended. Read from the store itself, never from a cache.
+   */
+  async liveUntil(sid: string): Promise<number | undefined> {
+    const parts = splitSessionId(sid);
+    if (!parts) return undefined;
+    const data = await this.read(sid);
+    if (!data) return undefined;
+    const remaining = await this.records.remainingMs(innerIdOf(parts.storeId));
+    if (remaining === undefined) return undefined;
+    return Math.min(this.options.now() + remaining, data.user?.absoluteExpiresAt ?? Infinity);
+  }
+
   read(sid: string): Promise<SessionData | undefined> {
     return new Promise((resolve, reject) => this.get(sid, (err, data) => (err ? reject(err) : resolve(data ?? undefined))));
   }
