@@ -93,6 +93,8 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     ...(config.rateLimits.callback ? { callbackRateLimit: rateLimit({ name: 'callback', ...config.rateLimits.callback, kv: stores.kv, logger }) } : {}),
   });
   const server = http.createServer(serverOptions(config.connectionLimits), listener);
+  // `Expect: 100-continue` takes the same path as every request (its checks, then `100 Continue`), not Node's automatic answer.
+  server.on('checkContinue', (req, res) => server.emit('request', req, res));
   guardConnections(server, config.connectionLimits, logger);
   const sessionSockets = new SessionWebSockets({ invalidation: stores.invalidation, liveUntil: (sid) => stores.sessions.liveUntil(sid), logger });
   server.on(

@@ -3,6 +3,7 @@ import https from 'node:https';
 import type { Logger } from 'pino';
 import type { RouteConfig } from '../config/types.ts';
 import { HttpProblem, sendProblem } from '../http/problem.ts';
+import { withoutGatewayCookies } from './gateway-cookies.ts';
 import type { RequestBody } from './request-body.ts';
 import { upstreamTlsOptions } from './tls.ts';
 
@@ -79,14 +80,20 @@ export function createUpstream(route: RouteConfig, logger: Logger, gatewayCookie
 
     const proxyReq = request({ agent, hostname, port, method: req.method, path: req.url, headers, setHost: false });
     // Waiting for a pooled connection: bounded, or a slow route would hold every later request forever.
-    const busy = setTimeout(() => proxyReq.destroy(new UpstreamError('UPSTREAM_BUSY', 'no upstream connection free')), route.timeoutMs);
+    // Answered here: a request destroyed while queued reports its error only once a socket frees up.
+    let gaveUp = false;
+    const busy = setTimeout(() => {
+      gaveUp = true;
+      fail(new UpstreamError('UPSTREAM_BUSY', 'no upstream connection free'), res);
+      proxyReq.destroy();
+    }, route.timeoutMs);
     proxyReq.once('socket', () => {
       clearTimeout(busy);
       proxyReq.setTimeout(route.timeoutMs, () => proxyReq.destroy(new UpstreamError('UPSTREAM_TIMEOUT', 'upstream timed out')));
     });
     proxyReq.on('error', (err) => {
       clearTimeout(busy);
-      fail(err, res);
+      if (!gaveUp) fail(err, res);
     });
     proxyReq.once('response', (proxyRes) => {
       proxyReq.setTimeout(0);
@@ -127,8 +134,7 @@ export function createUpstream(route: RouteConfig, logger: Logger, gatewayCookie
     }
     const setCookie = out['set-cookie'];
     if (setCookie) {
-      // An upstream shares the gateway's origin: it must not be able to replace or delete the session cookie.
-      const kept = setCookie.filter((cookie) => !gatewayCookies.includes(cookie.slice(0, cookie.indexOf('=')).trim()));
+      const kept = withoutGatewayCookies(setCookie, gatewayCookies);
       if (kept.length !== setCookie.length) logger.warn({ route: route.prefix }, "upstream tried to set the gateway's own cookie; dropped");
       if (kept.length) out['set-cookie'] = kept;
       else delete out['set-cookie'];
