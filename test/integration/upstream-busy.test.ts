@@ -182,7 +182,7 @@ describe('trickling uploads from one client', () => {
   }
 
   test(
-    `${TRICKLERS} small uploads trickling: another request is still answered within timeoutMs + 1 s, and all is well once they stop`,
+    '256 small uploads trickling: another request is still answered within timeoutMs + 1 s, and all is well once they stop',
     async () => {
       const tricklers = await startTricklers(TRICKLERS, '/api/echo/small', 1000);
       try {
@@ -202,7 +202,7 @@ describe('trickling uploads from one client', () => {
   );
 
   test(
-    `${TRICKLERS} large uploads trickling: most are refused 429 too_many_uploads, and another request is still answered within timeoutMs + 1 s`,
+    '256 large uploads trickling: most are refused 429 too_many_uploads, and another request is still answered within timeoutMs + 1 s',
     async () => {
       const tricklers = await startTricklers(TRICKLERS, '/api/echo/large', 10_000_000);
       try {
