@@ -6,7 +6,7 @@ import { clientAddress, trustProxyOf, upstreamForwardedFor } from '../http/clien
 import { HttpProblem, sendProblem } from '../http/problem.ts';
 import type { UpstreamCredentials } from './credentials.ts';
 import { prepareUpstreamHeaders, type UpstreamIdentity } from './headers.ts';
-import { receiveBody, requestFraming, tooManyUploads, UploadSlots } from './request-body.ts';
+import { bodyless, receiveBody, requestFraming, tooManyUploads, UploadSlots } from './request-body.ts';
 import { methodProblem, type ApiRoutes, type ResolvedRoute } from './routing.ts';
 import type { UpstreamRoute } from './upstream.ts';
 
@@ -57,7 +57,7 @@ export function apiProxy(deps: ProxyDeps): ApiHandler {
     if (granted instanceof HttpProblem) return sendProblem(res, granted);
     const declaredLarge = framing.length !== undefined && framing.length > bufferBytes;
     if (declaredLarge && !streamSlot(req, res)) return;
-    const body = await receiveBody(req, res, framing, bufferBytes, expectsContinue);
+    const body = bodyless(framing) ?? (await receiveBody(req, res, framing, bufferBytes, expectsContinue));
     if (body === undefined) return;
     // A chunked body that outgrew the buffer streams, and counts, from here.
     if (body.kind === 'stream' && !declaredLarge && !streamSlot(req, res)) return;

@@ -44,6 +44,13 @@ export function requestFraming(req: IncomingMessage): Framing | HttpProblem {
   return { length, chunked: false };
 }
 
+/** The body of a request that has none (most API calls): known at once, with nothing to wait for. */
+export function bodyless(framing: Framing): RequestBody | undefined {
+  if (framing.chunked) return undefined;
+  if (framing.length === undefined) return NO_BODY;
+  return framing.length === 0 ? EMPTY_BODY : undefined;
+}
+
 /**
  * Reads a small body completely (so that a slow client holds no upstream
  * connection while it trickles) and leaves a large one to stream. Sends
@@ -51,8 +58,6 @@ export function requestFraming(req: IncomingMessage): Framing | HttpProblem {
  * every check by now. Resolves undefined when the browser went away.
  */
 export function receiveBody(req: IncomingMessage, res: ServerResponse, framing: Framing, bufferBytes: number, expectsContinue: boolean): Promise<RequestBody | undefined> {
-  if (!framing.chunked && framing.length === undefined) return Promise.resolve(NO_BODY);
-  if (framing.length === 0) return Promise.resolve(EMPTY_BODY);
   if (expectsContinue && !res.headersSent) res.writeContinue();
   if (framing.length !== undefined && framing.length > bufferBytes) return Promise.resolve({ kind: 'stream', length: framing.length, head: [] });
   return new Promise((resolve) => {

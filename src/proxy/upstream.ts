@@ -107,7 +107,10 @@ export function createUpstream(route: RouteConfig, logger: Logger, gatewayCookie
     if (body.kind === 'buffered') proxyReq.end(body.data);
     else if (body.kind === 'stream') {
       for (const chunk of body.head) proxyReq.write(chunk);
-      req.once('aborted', () => proxyReq.destroy());
+      // A browser that stops mid-body: the upstream must not take the truncated stream for the whole body.
+      req.once('close', () => {
+        if (!req.complete) proxyReq.destroy();
+      });
       req.pipe(proxyReq);
     } else proxyReq.end();
   }
