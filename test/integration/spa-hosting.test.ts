@@ -10,6 +10,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { loginThroughGateway } from '../support/browser-flow.ts';
 import { reserveGatewayUrl, startTestGateway, type TestGateway } from '../support/gateway.ts';
 import { getFreePort } from '../support/ports.ts';
+import { RawConnection } from '../support/raw-socket.ts';
 import { startStack, type Stack } from '../support/stack.ts';
 import { nextMessage, upgradeOutcome } from '../support/websocket.ts';
 
@@ -201,6 +202,23 @@ describe('BFF_SPA_DEV_URL: the SPA from a dev server', () => {
     const seen = dev.requests.slice(before);
     expect(seen.map((r) => r.url)).toEqual(['/', '/src/main.js']);
     for (const r of seen) expect(r.headers.cookie).toBeUndefined();
+  });
+
+  test('a request with Expect: 100-continue reaches the dev server without the cookie and without Expect', async () => {
+    const conn = await RawConnection.open(stack.gw.url);
+    try {
+      const body = 'x'.repeat(10);
+      conn.write(`POST /src/upload HTTP/1.1\r\nHost: ${new URL(stack.gw.url).host}\r\nCookie: ${cookie}\r\nExpect: 100-continue\r\nContent-Length: ${body.length}\r\n\r\n`);
+      expect((await conn.readResponse({ timeoutMs: 5000 })).status).toBe(100);
+      conn.write(body);
+      expect((await conn.readResponse({ timeoutMs: 5000 })).status).toBe(404);
+    } finally {
+      conn.close();
+    }
+    const seen = dev.requests.filter((r) => r.url === '/src/upload');
+    expect(seen).toHaveLength(1);
+    expect(seen[0]?.headers.cookie).toBeUndefined();
+    expect(seen[0]?.headers.expect).toBeUndefined();
   });
 
   test('/api still goes to its route and /auth to the gateway, never to the dev server', async () => {
