@@ -4,6 +4,7 @@ import { IdpUnavailableError } from '../oidc/errors.ts';
 import { LogoutTokenError, type LogoutTokenValidator } from '../oidc/logout-token.ts';
 import type { EncryptedStore } from '../session/encrypted-store.ts';
 import type { SessionIndex } from '../session/session-index.ts';
+import { endIdpSessions } from './end-idp-sessions.ts';
 
 export interface BackchannelDeps {
   validator: LogoutTokenValidator;
@@ -35,17 +36,15 @@ export function backchannelLogoutRouter(deps: BackchannelDeps): Router {
       if (err instanceof IdpUnavailableError) return res.status(503).json({ error: 'temporarily_unavailable', error_description: 'OpenID provider metadata not loaded yet' });
       throw err;
     }
-    let storeIds: string[];
+    let ended: number;
     try {
-      storeIds = await deps.index.find(target.issuer, target);
-      await Promise.all(storeIds.map((id) => deps.sessions.destroyStoreId(id)));
-      await deps.index.forget(target.issuer, target);
+      ended = await endIdpSessions(deps, target.issuer, target);
     } catch (err) {
       await deps.validator.release(target).catch(() => undefined);
       throw err;
     }
-    deps.onLogout?.(storeIds.length);
-    deps.logger.info({ event: 'backchannel_logout', sessions: storeIds.length, by: target.sid ? 'sid' : 'sub' }, 'back-channel logout');
+    deps.onLogout?.(ended);
+    deps.logger.info({ event: 'backchannel_logout', sessions: ended, by: target.sid ? 'sid' : 'sub' }, 'back-channel logout');
     res.status(200).end();
   });
   return router;
