@@ -3,6 +3,7 @@ import express, { type Express, type RequestHandler } from 'express';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
 import { backchannelLogoutRouter, type BackchannelDeps } from './auth/backchannel.ts';
+import { frontchannelLogoutRouter, type FrontchannelDeps } from './auth/frontchannel.ts';
 import { authRouter, type LoginStats } from './auth/router.ts';
 import type { LoginTransactions } from './auth/transaction.ts';
 import type { GatewayConfig } from './config/types.ts';
@@ -36,6 +37,7 @@ export interface AppDeps {
   spaDev?: SpaDevProxy;
   index: SessionIndex;
   backchannel: BackchannelDeps;
+  frontchannel: FrontchannelDeps;
   /** Per-address rate limits on starting and finishing logins; absent when turned off. */
   loginRateLimit?: RequestHandler;
   callbackRateLimit?: RequestHandler;
@@ -90,6 +92,8 @@ function createApp(config: GatewayConfig, deps: AppDeps, onError: ReturnType<typ
     },
   );
   app.use('/auth', backchannelLogoutRouter(deps.backchannel));
+  // After helmet: it replaces the framing headers for the IdP's iframe on its own route only.
+  app.use('/auth', frontchannelLogoutRouter(deps.frontchannel));
   app.use('/auth', authRouter({ config, oidc: deps.oidc, transactions: deps.transactions, session: deps.session, index: deps.index, logger: deps.logger, ...(deps.loginStats ? { stats: deps.loginStats } : {}) }));
   if (config.staticDir) app.use(staticSpa(config.staticDir));
   app.use((req, res) => sendProblem(res, new HttpProblem(404, 'not_found', `Nothing is served at ${req.path}.`)));

@@ -89,6 +89,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       logger,
       onLogout: (sessionsEnded) => metrics.onBackchannelLogout(sessionsEnded),
     },
+    frontchannel: { issuer: () => oidc.metadata().issuer, idpOrigin: config.issuerUrl.origin, index, sessions: stores.sessions, logger },
     ...(config.rateLimits.login ? { loginRateLimit: rateLimit({ name: 'login', ...config.rateLimits.login, kv: stores.kv, logger }) } : {}),
     ...(config.rateLimits.callback ? { callbackRateLimit: rateLimit({ name: 'callback', ...config.rateLimits.callback, kv: stores.kv, logger }) } : {}),
   });
