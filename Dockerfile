@@ -11,19 +11,27 @@ RUN npm run build
 
 # --- runtime: production dependencies and compiled output only ---
 FROM node:24-slim
-ENV NODE_ENV=production
+ARG VERSION=0.0.0-dev
+LABEL org.opencontainers.image.title="bff-gateway" \
+      org.opencontainers.image.description="Backend-for-Frontend authentication gateway: OpenID Connect on the server, encrypted sessions, token-injecting reverse proxy" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.version="${VERSION}"
+ENV NODE_ENV=production \
+    BFF_ROUTES_FILE=/etc/bff/routes.json
 WORKDIR /app
 # Installed fresh rather than copied from the build stage, so no dev dependency ships.
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
-COPY config ./config
-# Files stay root-owned: the gateway can read its code and routes but not rewrite them.
-USER node
+# No routes are baked in: mount yours at /etc/bff/routes.json (or point BFF_ROUTES_FILE
+# elsewhere); without one the gateway refuses to start, naming BFF_ROUTES_FILE.
+# Files stay root-owned: the gateway can read its code but not rewrite it. The user is
+# numeric (the image's `node` user) so that Kubernetes' runAsNonRoot can verify it.
+USER 1000:1000
 EXPOSE 3000 9090
-# slim has no curl; node's fetch checks liveness on the admin port the gateway was configured with.
+# Probes the admin port the gateway was configured with, from the environment or BFF_ENV_FILE.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
-  CMD node -e "fetch('http://127.0.0.1:${BFF_ADMIN_PORT:-9090}/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+  CMD ["node", "dist/healthcheck.js"]
 # The gateway drains connections on SIGTERM and exits 0.
 STOPSIGNAL SIGTERM
 CMD ["node", "dist/index.js"]
