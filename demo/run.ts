@@ -20,13 +20,13 @@ const apiPort = port + 2;
 const adminPort = port + 90;
 const gatewayUrl = `http://127.0.0.1:${port}`;
 
-const idp = await startDemoIdp({ port: idpPort, gatewayUrl });
+const idp = await startDemoIdp({ port: idpPort, gatewayUrl }).catch(busyPort);
 const api = await startDemoApi({
   port: apiPort,
   introspectionUrl: `${idp.issuer}/token/introspection`,
   clientId: DEMO_API_CLIENT_ID,
   clientSecret: DEMO_API_CLIENT_SECRET,
-});
+}).catch(busyPort);
 
 // The gateway reads only what an operator would give it, and a scratch directory as its
 // working directory, so that a developer's own .env cannot leak into the demo.
@@ -51,7 +51,7 @@ const config = loadConfig(
   },
   workDir,
 );
-const gateway = await startGateway(config, { host: '127.0.0.1' });
+const gateway = await startGateway(config, { host: '127.0.0.1' }).catch(busyPort);
 
 console.log(`
   bff-gateway demo
@@ -76,3 +76,13 @@ async function shutdown(signal: string): Promise<void> {
 }
 process.once('SIGINT', () => void shutdown('SIGINT'));
 process.once('SIGTERM', () => void shutdown('SIGTERM'));
+
+/** A port of the demo's already taken: one sentence saying which and what to do, not a stack trace. */
+function busyPort(err: unknown): never {
+  if (err instanceof Error && 'code' in err && err.code === 'EADDRINUSE') {
+    const taken = 'port' in err ? `port ${String(err.port)}` : 'one of its ports';
+    console.error(`The demo cannot start: ${taken} is already in use. Stop what uses it, or choose other ports: DEMO_PORT=4000 npm run demo (the demo uses DEMO_PORT, the two ports after it and DEMO_PORT + 90).`);
+    process.exit(1);
+  }
+  throw err;
+}

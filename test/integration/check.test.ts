@@ -178,9 +178,10 @@ describe('node src/index.ts --check', () => {
     expect(code).toBe(1);
   }, 20_000);
 
-  test('npm run check runs it on the build', () => {
-    const scripts = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
-    expect(scripts.check).toBe('node dist/index.js --check');
+  test('npm run check runs it on the build, through the bff-gateway command', () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string>; bin: Record<string, string> };
+    expect(pkg.bin['bff-gateway']).toBe('bin/bff-gateway.js');
+    expect(pkg.scripts.check).toBe('node bin/bff-gateway.js --check');
   });
 });
 
