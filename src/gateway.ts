@@ -1,11 +1,13 @@
-import http from 'node:http';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createRequestListener } from './app.ts';
+import { sendNavigationProblem } from './auth/navigation-failure.ts';
 import { LoginTransactions } from './auth/transaction.ts';
 import type { GatewayConfig } from './config/types.ts';
 import { OidcClient } from './oidc/client.ts';
 import { LogoutTokenValidator } from './oidc/logout-token.ts';
+import type { HttpProblem } from './http/problem.ts';
 import { rateLimit } from './http/rate-limit.ts';
 import { guardConnections, serverOptions } from './http/server-limits.ts';
 import { spaDevProxy } from './http/spa-dev.ts';
@@ -71,6 +73,8 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     new ClientTokenCache(oidc, config.refreshSkewSec * 1000, logger),
   );
   const index = new SessionIndex(stores.kv);
+  // Both limits guard navigations (/auth/login, /auth/callback): a browser gets a page, not JSON.
+  const navigationRefusal = (req: IncomingMessage, res: ServerResponse, problem: HttpProblem): void => sendNavigationProblem(req, res, problem, config.errorUrl);
   const listener = createRequestListener(config, {
     logger,
     observe: httpObserver({ logger, metrics, label: routeLabeller(config.routes.map((route) => route.prefix)), logSub: config.logSub }),
@@ -90,8 +94,8 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       onLogout: (sessionsEnded) => metrics.onBackchannelLogout(sessionsEnded),
     },
     frontchannel: { issuer: () => oidc.metadata().issuer, idpOrigin: config.issuerUrl.origin, index, sessions: stores.sessions, logger },
-    ...(config.rateLimits.login ? { loginRateLimit: rateLimit({ name: 'login', ...config.rateLimits.login, kv: stores.kv, logger }) } : {}),
-    ...(config.rateLimits.callback ? { callbackRateLimit: rateLimit({ name: 'callback', ...config.rateLimits.callback, kv: stores.kv, logger }) } : {}),
+    ...(config.rateLimits.login ? { loginRateLimit: rateLimit({ name: 'login', ...config.rateLimits.login, kv: stores.kv, logger, refuse: navigationRefusal }) } : {}),
+    ...(config.rateLimits.callback ? { callbackRateLimit: rateLimit({ name: 'callback', ...config.rateLimits.callback, kv: stores.kv, logger, refuse: navigationRefusal }) } : {}),
   });
   const server = http.createServer(serverOptions(config.connectionLimits), listener);
   // `Expect: 100-continue` takes the same path as every request (its checks, then `100 Continue`), not Node's automatic answer.

@@ -13,6 +13,7 @@ import { splitSessionId } from '../session/ids.ts';
 import type { SessionIndex, SessionOwner } from '../session/session-index.ts';
 import type { UserSession } from '../session/types.ts';
 import { sendLoginFailure, type LoginFailure } from './error-page.ts';
+import { sendNavigationProblem } from './navigation-failure.ts';
 import type { LoginTransactions } from './transaction.ts';
 
 export interface AuthRouterDeps {
@@ -44,7 +45,7 @@ export function authRouter(deps: AuthRouterDeps): Router {
   const router = Router();
 
   router.get('/login', async (req, res) => {
-    if (!oidc.ready) return sendProblem(res, problems.idpUnavailable());
+    if (!oidc.ready) return sendNavigationProblem(req, res, problems.idpUnavailable(), config.errorUrl);
     const returnTo = safeReturnTo(req.query.returnTo, config.publicOrigin);
     const prompt = typeof req.query.prompt === 'string' && PROMPTS.has(req.query.prompt) ? req.query.prompt : undefined;
     let started;
@@ -53,8 +54,8 @@ export function authRouter(deps: AuthRouterDeps): Router {
     } catch (err) {
       // A pushed authorization request the IdP refused or could not take: the IdP's doing, not the browser's.
       logger.warn({ reason: describe(err) }, 'login could not be started at the OpenID provider');
-      if (isNetworkError(err)) return sendProblem(res, problems.idpUnavailable());
-      return sendProblem(res, new HttpProblem(502, 'idp_refused_login', 'The OpenID provider refused to start a sign-in; the administrators can find the reason in the gateway log.'));
+      if (isNetworkError(err)) return sendNavigationProblem(req, res, problems.idpUnavailable(), config.errorUrl);
+      return sendNavigationProblem(req, res, new HttpProblem(502, 'idp_refused_login', 'The OpenID provider refused to start a sign-in; the administrators can find the reason in the gateway log.'), config.errorUrl);
     }
     const { url, checks } = started;
     await transactions.begin(req, res, { ...checks, returnTo, ...(prompt ? { prompt } : {}) });

@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIPv4, isIPv6 } from 'node:net';
 import type { RequestHandler } from 'express';
 import type { Logger } from 'pino';
@@ -11,6 +12,8 @@ export interface RateLimiterOptions extends RateLimit {
   kv: KeyValueStore;
   logger: Logger;
   now?: () => number;
+  /** Sends the refusal; default problem+json. Login navigations get a page instead. */
+  refuse?: (req: IncomingMessage, res: ServerResponse, problem: HttpProblem) => void;
 }
 
 /**
@@ -25,6 +28,7 @@ export interface RateLimiterOptions extends RateLimit {
 export function rateLimit(options: RateLimiterOptions): RequestHandler {
   const { name, limit, windowMs, kv, logger } = options;
   const now = options.now ?? Date.now;
+  const refuse = options.refuse ?? ((_req: IncomingMessage, res: ServerResponse, problem: HttpProblem) => sendProblem(res, problem));
   return async (req, res, next) => {
     const client = clientKey(req.ip);
     const at = now();
@@ -38,7 +42,7 @@ export function rateLimit(options: RateLimiterOptions): RequestHandler {
     // Once per burst, not once per refused request: a flood must not flood the logs too.
     if (estimate - 1 <= limit + EPSILON) logger.warn({ limit: name, client, max: limit, windowSec: windowMs / 1000 }, 'rate limit reached');
     const retryAfter = retryAfterSeconds({ limit, windowMs }, current, previous, elapsed);
-    sendProblem(res, new HttpProblem(429, 'rate_limited', `Too many ${name} requests from this address (at most ${limit} per ${windowMs / 1000} s); retry in ${retryAfter} s.`, { 'Retry-After': String(retryAfter) }));
+    refuse(req, res, new HttpProblem(429, 'rate_limited', `Too many ${name} requests from this address (at most ${limit} per ${windowMs / 1000} s); retry in ${retryAfter} s.`, { 'Retry-After': String(retryAfter) }));
   };
 }
 
