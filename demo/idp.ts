@@ -100,7 +100,7 @@ export async function startDemoIdp(options: {
     fetch: (url, init) => fetch(url, { ...init, dispatcher: undefined } as RequestInit),
   };
 
-  const provider = new Provider(issuer, configuration);
+  const provider = quietly(() => new Provider(issuer, configuration));
   const server = createServer(provider.callback());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -123,6 +123,24 @@ function demoAccount(sub: string): Account {
       email_verified: true,
     }),
   };
+}
+
+/**
+ * oidc-provider warns, in red, that its in-memory storage and built-in login pages are for
+ * development only: exactly what this demo IdP is, and says so itself (see run.ts and
+ * idp-server.ts). Those two warnings are held back; any other is printed.
+ */
+function quietly<T>(construct: () => T): T {
+  const warn = console.warn;
+  console.warn = (...args: unknown[]) => {
+    if (typeof args[0] === 'string' && args[0].includes('quick start development-only')) return;
+    warn(...args);
+  };
+  try {
+    return construct();
+  } finally {
+    console.warn = warn;
+  }
 }
 
 function closeServer(server: Server): Promise<void> {
