@@ -53,6 +53,9 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: DemoAp
     tokenClaims: introspection,
     // Should stay false: the gateway strips the browser's cookies before proxying.
     receivedCookieHeader: req.headers.cookie !== undefined,
+    // Facts for the page's "what just happened" panel (never the token itself).
+    receivedBearerToken: true,
+    receivedCsrfHeader: req.headers['x-csrf'] === '1',
   });
 }
 

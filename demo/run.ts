@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../src/config/load.ts';
 import { startGateway } from '../src/gateway.ts';
+import { createProcessLogger } from '../src/ops/logger.ts';
 import { startDemoApi } from './api.ts';
 import { DEMO_API_CLIENT_ID, DEMO_API_CLIENT_SECRET, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, startDemoIdp } from './idp.ts';
 
@@ -51,7 +52,8 @@ const config = loadConfig(
   },
   workDir,
 );
-const gateway = await startGateway(config, { host: '127.0.0.1' }).catch(busyPort);
+// In a terminal, one readable line per request (JSON lines when the output is piped, as in production).
+const gateway = await startGateway(config, { host: '127.0.0.1', logger: await createProcessLogger(config.logLevel) }).catch(busyPort);
 
 console.log(`
   bff-gateway demo

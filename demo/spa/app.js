@@ -13,6 +13,10 @@ const el = {
   apiSection: document.getElementById('api-section'),
   apiStatus: document.getElementById('api-status'),
   apiResult: document.getElementById('api-result'),
+  explained: document.getElementById('explained'),
+  pageCookies: document.getElementById('page-cookies'),
+  apiSawCookie: document.getElementById('api-saw-cookie'),
+  tokenFacts: document.getElementById('token-facts'),
 };
 
 el.login.addEventListener('click', () => {
@@ -73,7 +77,19 @@ async function callApi() {
   el.apiSection.hidden = false;
   el.apiStatus.textContent = `HTTP ${response.status}`;
   el.apiResult.textContent = prettyJson(text);
+  explain(response.ok ? parseJson(text) : undefined);
   if (response.status === 401) await loadUser();
+}
+
+/** Fills the "what just happened" panel from the API's own answer (it never contains the token). */
+function explain(answer) {
+  el.explained.hidden = !answer || !answer.tokenClaims;
+  if (el.explained.hidden) return;
+  const token = answer.tokenClaims;
+  el.pageCookies.textContent = JSON.stringify(document.cookie);
+  el.apiSawCookie.textContent = answer.receivedCookieHeader ? 'yes' : 'no';
+  const left = typeof token.exp === 'number' ? `, valid for ${formatSeconds(Math.max(0, token.exp - Math.floor(Date.now() / 1000)))} more` : '';
+  el.tokenFacts.textContent = `${token.active ? 'active' : 'not active'}, issued to ${token.client_id} for ${token.sub}${left}`;
 }
 
 async function logout() {
@@ -101,15 +117,25 @@ function showError(err) {
 }
 
 function prettyJson(text) {
+  const value = parseJson(text);
+  return value === undefined ? text : JSON.stringify(value, null, 2);
+}
+
+function parseJson(text) {
   try {
-    return JSON.stringify(JSON.parse(text), null, 2);
+    return JSON.parse(text);
   } catch {
-    return text;
+    return undefined;
   }
 }
 
+/** 7260 → "2 h 1 min", 95 → "1 min 35 s", 40 → "40 s". */
 function formatSeconds(total) {
   if (typeof total !== 'number') return 'an unknown time';
-  const minutes = Math.floor(total / 60);
-  return minutes >= 60 ? `${Math.floor(minutes / 60)} h ${minutes % 60} min` : `${minutes} min ${total % 60} s`;
+  const hours = Math.floor(total / 3600);
+  const minutes = Math.floor((total % 3600) / 60);
+  const seconds = total % 60;
+  if (hours > 0) return minutes > 0 ? `${hours} h ${minutes} min` : `${hours} h`;
+  if (minutes > 0) return seconds > 0 ? `${minutes} min ${seconds} s` : `${minutes} min`;
+  return `${seconds} s`;
 }

@@ -74,9 +74,29 @@ export async function createProcessLogger(level: LevelWithSilent): Promise<Logge
   if (!process.stdout.isTTY) return createLogger(level);
   try {
     const { default: pretty } = await import('pino-pretty');
-    return createLogger(level, pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' }));
+    return createLogger(
+      level,
+      pretty({
+        colorize: true,
+        translateTime: 'SYS:HH:MM:ss',
+        // One line per event: an access line reads "GET /api/echo 200 3 ms", other fields follow on the same line.
+        singleLine: true,
+        messageFormat: (log, messageKey) => terminalHeadline(log, messageKey),
+        ignore: 'pid,hostname,service,req,res,reqId,responseTime',
+      }),
+    );
   } catch {
     // A production install has no pino-pretty: JSON is the fallback, never an error.
     return createLogger(level);
   }
+}
+
+/** The headline of a terminal log line: method, path, status and time for an access line, else the message. */
+export function terminalHeadline(log: Record<string, unknown>, messageKey: string): string {
+  const message = String(log[messageKey] ?? '');
+  const req = log.req as { method?: unknown; path?: unknown } | undefined;
+  const res = log.res as { statusCode?: unknown } | undefined;
+  if (req?.method === undefined || res?.statusCode === undefined) return message;
+  const time = typeof log.responseTime === 'number' ? ` ${log.responseTime} ms` : '';
+  return `${String(req.method)} ${String(req.path)} ${String(res.statusCode)}${time}${message === 'request completed' ? '' : ` (${message})`}`;
 }

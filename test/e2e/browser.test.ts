@@ -250,6 +250,28 @@ describe('a real browser: the demo SPA behind the gateway (child process), the d
     firstApiExp = answer.tokenClaims.exp;
   });
 
+  test('the page explains what just happened, and fits a 375 px phone screen without horizontal scrolling', async () => {
+    const explained = await textOnceShown(spa.locator('#explained'), 'What just happened');
+    expect(explained).toContain('x-csrf: 1');
+    expect(explained).toContain('Authorization: Bearer');
+    expect(await spa.locator('#page-cookies').textContent()).toBe('""');
+    expect(await spa.locator('#api-saw-cookie').textContent()).toBe('no');
+    expect(await spa.locator('#token-facts').textContent()).toMatch(new RegExp(`^active, issued to ${DEMO_CLIENT_ID} for ${USER}, valid for `));
+    await spa.setViewportSize({ width: 375, height: 800 });
+    try {
+      await shot(spa, 'phone-375');
+      const widths = await spa.evaluate(() => {
+        // Runs in the page; the project's TypeScript lib has no DOM types.
+        const root = (globalThis as unknown as { document: { documentElement: { scrollWidth: number; clientWidth: number } } }).document.documentElement;
+        return { scroll: root.scrollWidth, client: root.clientWidth };
+      });
+      expect(widths.client).toBe(375);
+      expect(widths.scroll).toBeLessThanOrEqual(widths.client);
+    } finally {
+      await spa.setViewportSize({ width: 1000, height: 800 });
+    }
+  });
+
   test('after the access token has expired, calling again still works because the gateway refreshed it', async () => {
     const login = issued.find((t) => t.grantType === 'authorization_code');
     if (login?.accessToken === undefined) throw new Error('no access token from the login');

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, test } from '@jest/globals';
-import { accessLogger, createLogger, REDACTED_PATHS } from '../../src/ops/logger.ts';
+import { accessLogger, createLogger, REDACTED_PATHS, terminalHeadline } from '../../src/ops/logger.ts';
 
 function capture(): { lines: string[]; stream: Writable } {
   const lines: string[] = [];
@@ -55,4 +55,18 @@ test('the access log child keeps header redaction (its own, shorter list)', () =
   accessLogger(createLogger('info', stream)).info({ req: { headers: { cookie: `bff=${SECRET}`, authorization: `Bearer ${SECRET}` } }, res: { headers: { 'set-cookie': SECRET } } }, 'request completed');
   expect(lines[0]).toContain('[redacted]');
   expect(lines[0]).not.toContain(SECRET);
+});
+
+describe('the terminal headline (npm run demo, a gateway started in a terminal)', () => {
+  test('an access line reads method, path, status and time', () => {
+    expect(terminalHeadline({ msg: 'request completed', req: { method: 'GET', path: '/api/echo/x' }, res: { statusCode: 200 }, responseTime: 3 }, 'msg')).toBe('GET /api/echo/x 200 3 ms');
+  });
+
+  test('a failed or aborted request keeps its message', () => {
+    expect(terminalHeadline({ msg: 'request aborted', req: { method: 'POST', path: '/api/up' }, res: { statusCode: 499 } }, 'msg')).toBe('POST /api/up 499 (request aborted)');
+  });
+
+  test('any other line is its message', () => {
+    expect(terminalHeadline({ msg: 'bff-gateway listening', url: 'http://127.0.0.1:3000' }, 'msg')).toBe('bff-gateway listening');
+  });
 });
