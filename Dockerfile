@@ -9,8 +9,18 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
 
-# --- runtime: production dependencies and compiled output only ---
-FROM node:24-slim
+# --- dev-idp: the development OpenID provider (npm run idp) for the compose quick start
+# (examples/compose); any user name signs in: never for production ---
+FROM build AS dev-idp
+COPY demo ./demo
+ENV IDP_HOST=0.0.0.0 \
+    IDP_PORT=3001
+USER 1000:1000
+EXPOSE 3001
+CMD ["node", "demo/start.js", "idp"]
+
+# --- runtime (the default target): production dependencies and compiled output only ---
+FROM node:24-slim AS runtime
 ARG VERSION=0.0.0-dev
 LABEL org.opencontainers.image.title="bff-gateway" \
       org.opencontainers.image.description="Backend-for-Frontend authentication gateway: OpenID Connect on the server, encrypted sessions, token-injecting reverse proxy" \

@@ -1,6 +1,8 @@
 // `npm run idp`: the demo's OpenID provider on its own, for trying the gateway (or your own
 // build of it) against a local provider without writing code. Development only: in-memory
 // storage, a login form where any user name signs in, keys made fresh at every start.
+// IDP_PORT (3001), GATEWAY_URL (http://127.0.0.1:3000), and for a container IDP_HOST (listen
+// address) and IDP_ISSUER (a name the browser and the gateway both resolve).
 import { DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, startDemoIdp } from './idp.ts';
 
 const port = Number(process.env.IDP_PORT ?? 3001);
@@ -14,7 +16,13 @@ if (!/^https?:\/\/[^/]+$/.test(gatewayUrl)) {
   process.exit(2);
 }
 
-const idp = await startDemoIdp({ port, gatewayUrl }).catch((err: unknown) => {
+const host = process.env.IDP_HOST;
+const issuer = process.env.IDP_ISSUER?.replace(/\/$/, '');
+if (issuer !== undefined && !/^https?:\/\/[^/]+$/.test(issuer)) {
+  console.error(`IDP_ISSUER must be an origin such as http://idp.localhost:3001, got ${issuer}`);
+  process.exit(2);
+}
+const idp = await startDemoIdp({ port, gatewayUrl, ...(host ? { host } : {}), ...(issuer ? { issuer } : {}) }).catch((err: unknown) => {
   if (err instanceof Error && 'code' in err && err.code === 'EADDRINUSE') {
     console.error(`The development IdP cannot start: port ${port} is already in use. Choose another: IDP_PORT=4001 npm run idp`);
     process.exit(1);

@@ -25,8 +25,12 @@ export async function startDemoIdp(options: {
   gatewayUrl: string;
   /** Seconds; default 120. The end-to-end test shortens it to watch a refresh happen. */
   accessTokenTtl?: number;
+  /** Listen address; default 127.0.0.1 (a container needs 0.0.0.0). */
+  host?: string;
+  /** Default `http://localhost:<port>`; in a container, a name both the browser and the gateway resolve. */
+  issuer?: string;
 }): Promise<DemoIdp> {
-  const issuer = `http://localhost:${options.port}`;
+  const issuer = options.issuer ?? `http://localhost:${options.port}`;
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: 'demo-rs256', alg: 'RS256', use: 'sig' } as JWK;
 
@@ -104,7 +108,7 @@ export async function startDemoIdp(options: {
   const server = createServer(provider.callback());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port, '127.0.0.1', () => resolve());
+    server.listen(options.port, options.host ?? '127.0.0.1', () => resolve());
   });
 
   return { issuer, provider, close: () => closeServer(server) };

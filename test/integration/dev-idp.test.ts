@@ -77,3 +77,26 @@ describe('npm run idp: a development provider on its own', () => {
     expect([code, output.text()]).toEqual([0, expect.stringContaining('Result: OK')]);
   }, 30_000);
 });
+
+describe('npm run idp in a container (the compose quick start): IDP_ISSUER and IDP_HOST', () => {
+  test('announces the issuer it is given, on the address it is told to listen on', async () => {
+    const port = await getFreePort();
+    const idp = spawn(process.execPath, [join(ROOT, 'demo/start.js'), 'idp'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', IDP_PORT: String(port), IDP_HOST: '127.0.0.1', IDP_ISSUER: `http://idp.localhost:${port}` },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      const output = watch(idp);
+      await output.until(/Ctrl\+C stops it/, 20_000);
+      expect(output.text()).toContain(`BFF_ISSUER_URL=http://idp.localhost:${port}`);
+      // (Endpoint URLs follow the Host the request used: the gateway and the browser both use the issuer's.)
+      const discovery = (await (await fetch(`http://127.0.0.1:${port}/.well-known/openid-configuration`)).json()) as { issuer: string };
+      expect(discovery.issuer).toBe(`http://idp.localhost:${port}`);
+    } finally {
+      const exited = new Promise((done) => idp.once('exit', done));
+      idp.kill('SIGTERM');
+      await exited;
+    }
+  }, 30_000);
+});

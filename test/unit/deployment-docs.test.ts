@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from '@jest/globals';
 import { SECRET_VARIABLES } from '../../src/config/secrets.ts';
+import { unknownVariables } from '../../src/config/variables.ts';
 
 /**
  * The Dockerfile and docs/deployment.md state facts that no Docker engine checks here
@@ -52,5 +53,25 @@ describe('docs/deployment.md', () => {
 
   test('the compose check does not skip Redis (--no-deps would make it fail on a first deploy)', () => {
     expect(deployment).not.toContain('--no-deps');
+  });
+});
+
+describe('the compose quick start (examples/compose)', () => {
+  const compose = read('examples/compose/compose.yaml');
+
+  test('builds targets the Dockerfile has, the gateway from the runtime (default, last) stage', () => {
+    const targets = [...compose.matchAll(/target: ([\w-]+)/g)].map((m) => m[1]);
+    expect(targets.sort()).toEqual(['dev-idp', 'runtime']);
+    for (const target of targets) expect(dockerfile).toMatch(new RegExp(`^FROM \\S+ AS ${target}$`, 'm'));
+    expect(runtimeStage).toMatch(/^FROM node:24-slim AS runtime$/m);
+  });
+
+  test('sets only variables the gateway knows, and the issuer the provider announces', () => {
+    const env = Object.fromEntries([...compose.matchAll(/^\s+(BFF_[A-Z_]+): (\S+)$/gm)].map((m) => [m[1], m[2]]));
+    expect(Object.keys(env).length).toBeGreaterThanOrEqual(7);
+    expect(unknownVariables(env)).toEqual([]);
+    expect(compose).toContain(`IDP_ISSUER: ${env.BFF_ISSUER_URL}`);
+    expect(compose).toContain(`aliases: [${new URL(env.BFF_ISSUER_URL as string).hostname}]`);
+    expect(compose).toContain(`GATEWAY_URL: ${env.BFF_PUBLIC_URL}`);
   });
 });
