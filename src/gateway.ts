@@ -26,6 +26,7 @@ import { createUpstream } from './proxy/upstream.ts';
 import { webSocketUpgrade } from './proxy/websocket.ts';
 import { SessionWebSockets } from './proxy/websocket-registry.ts';
 import { sessionMiddleware } from './session/middleware.ts';
+import { SessionEnder } from './session/session-end.ts';
 import { SessionIndex } from './session/session-index.ts';
 import { createStores } from './session/stores.ts';
 import { ClientTokenCache } from './tokens/client-credentials.ts';
@@ -67,12 +68,12 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const upstreamRoutes = config.routes.map((route) => ({ ...route, upstream: observedUpstream(createUpstream(route, logger, [config.cookieName, config.txCookieName])) }));
   const routes = new ApiRoutes(upstreamRoutes);
   const spaDev = config.spaDevUrl ? spaDevProxy(config.spaDevUrl) : undefined;
+  const index = new SessionIndex(stores.kv);
   const credentials = new UpstreamCredentials(
     new ObservedSessionReader(config, stores.sessions, stores.invalidation),
-    new TokenRefresher({ oidc, sessions: stores.sessions, kv: stores.kv, skewMs: config.refreshSkewSec * 1000, logger, stats: metrics.refreshStats }),
+    new TokenRefresher({ oidc, sessions: stores.sessions, ender: new SessionEnder(stores.sessions, index), kv: stores.kv, skewMs: config.refreshSkewSec * 1000, logger, stats: metrics.refreshStats }),
     new ClientTokenCache(oidc, config.refreshSkewSec * 1000, logger),
   );
-  const index = new SessionIndex(stores.kv);
   // Both limits guard navigations (/auth/login, /auth/callback): a browser gets a page, not JSON.
   const navigationRefusal = (req: IncomingMessage, res: ServerResponse, problem: HttpProblem): void => sendNavigationProblem(req, res, problem, config.errorUrl);
   const listener = createRequestListener(config, {

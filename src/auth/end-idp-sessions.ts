@@ -17,11 +17,17 @@ export interface IdpLogoutTarget {
  * the index and the records live in the shared store, and destroying a record
  * tells every instance's session cache (and its WebSockets). Back-channel and
  * front-channel logout both end sessions here, so they cannot drift apart.
- * Returns how many sessions the index named.
+ * The index entries go with the sessions: the key the logout was found by,
+ * and, when the logout names both `sid` and `sub`, the sessions' entries under
+ * the other one. Returns how many sessions actually ended: an index entry
+ * whose session had already ended (idle timeout, a refused refresh) does not
+ * count.
  */
 export async function endIdpSessions(stores: IdpSessionStores, issuer: string, target: IdpLogoutTarget): Promise<number> {
   const storeIds = await stores.index.find(issuer, target);
-  await Promise.all(storeIds.map((id) => stores.sessions.destroyStoreId(id)));
+  const ended = await Promise.all(storeIds.map((id) => stores.sessions.destroyStoreId(id)));
+  const { sid, sub } = target;
+  if (sid && sub) await Promise.all(storeIds.map((id) => stores.index.remove(id, { issuer, sub, sid })));
   await stores.index.forget(issuer, target);
-  return storeIds.length;
+  return ended.filter(Boolean).length;
 }

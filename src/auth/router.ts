@@ -1,13 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import type { Logger } from 'pino';
-import * as client from 'openid-client';
 import type { GatewayConfig } from '../config/types.ts';
 import { crossSiteProblem, csrfProblem } from '../http/csrf.ts';
 import { problems, sendProblem, HttpProblem } from '../http/problem.ts';
 import { safeReturnTo } from '../http/return-to.ts';
 import { describe, type OidcClient } from '../oidc/client.ts';
-import { IdpUnavailableError, isNetworkError } from '../oidc/errors.ts';
+import { IdpRefusedError, IdpUnavailableError, isClientRefusal, isNetworkError } from '../oidc/errors.ts';
 import { destroySession, regenerateSession, saveSession } from '../session/session-ops.ts';
 import { splitSessionId } from '../session/ids.ts';
 import type { SessionIndex, SessionOwner } from '../session/session-index.ts';
@@ -79,18 +78,19 @@ export function authRouter(deps: AuthRouterDeps): Router {
     try {
       result = await oidc.finishLogin(query, tx);
     } catch (err) {
-      if (err instanceof client.AuthorizationResponseError) {
-        const idpError = /^[a-z_]{1,64}$/.test(err.error) ? err.error : 'error';
+      if (err instanceof IdpRefusedError && err.endpoint === 'authorization') {
         if (tx.prompt === 'none' && SILENT_LOGIN_MISSES.has(err.error)) {
           stats?.onFailed('silent_login_miss');
           res.setHeader('Cache-Control', 'no-store');
           return res.redirect(302, tx.returnTo);
         }
-        return fail('idp_error', idpError);
+        return fail('idp_error', err.error);
       }
       logger.warn({ reason: describe(err) }, 'authorization code exchange failed');
-      if (err instanceof IdpUnavailableError || isNetworkError(err)) return fail('idp_unavailable');
-      return fail(err instanceof client.ResponseBodyError ? 'code_exchange_failed' : 'response_invalid');
+      if (err instanceof IdpUnavailableError) return fail('idp_unavailable');
+      // The gateway's own credentials refused: every login fails the same way until an operator fixes them.
+      if (err instanceof IdpRefusedError && isClientRefusal(err)) return fail('invalid_client', err.error);
+      return fail(err instanceof IdpRefusedError ? 'code_exchange_failed' : 'response_invalid', err instanceof IdpRefusedError ? err.error : undefined);
     }
     const now = Date.now();
     const user: UserSession = {

@@ -2,8 +2,9 @@ import type { Logger } from 'pino';
 import * as client from 'openid-client';
 import type { GatewayConfig } from '../config/types.ts';
 import type { TokenSet } from '../tokens/types.ts';
+import { classifyIdpError } from './classify.ts';
 import { clientAuthentication } from './client-auth.ts';
-import { IdpUnavailableError } from './errors.ts';
+import { IdpInvalidResponseError, IdpUnavailableError, isIdpError, type IdpEndpoint } from './errors.ts';
 
 /** What a login needs to remember until the callback. */
 export interface LoginChecks {
@@ -29,7 +30,9 @@ const IDP_TIMEOUT_SEC = 10;
 /**
  * The gateway's OpenID client. Discovery runs in the background and is
  * retried with backoff, so the gateway starts while the IdP is down and
- * readiness recovers without traffic.
+ * readiness recovers without traffic. Every method that asks the IdP rejects
+ * only with the gateway's own IdP errors (`./errors.ts`), never with
+ * openid-client's.
  */
 export class OidcClient {
   private readonly config: GatewayConfig;
@@ -96,7 +99,11 @@ export class OidcClient {
   }
 
   /** Builds the authorization request (pushed when the IdP supports PAR) with PKCE S256, state and nonce. */
-  async startLogin(options: { prompt?: string }): Promise<{ url: string; checks: LoginChecks }> {
+  startLogin(options: { prompt?: string }): Promise<{ url: string; checks: LoginChecks }> {
+    return asIdpFailure('par', () => this.buildLogin(options));
+  }
+
+  private async buildLogin(options: { prompt?: string }): Promise<{ url: string; checks: LoginChecks }> {
     const configuration = this.current();
     const checks: LoginChecks = {
       state: client.randomState(),
@@ -123,7 +130,11 @@ export class OidcClient {
    * IdP supports it, error responses), exchanges the code with client
    * authentication and the PKCE verifier, and validates the ID token.
    */
-  async finishLogin(callbackQuery: string, checks: LoginChecks): Promise<LoginResult> {
+  finishLogin(callbackQuery: string, checks: LoginChecks): Promise<LoginResult> {
+    return asIdpFailure('token', () => this.exchangeCode(callbackQuery, checks));
+  }
+
+  private async exchangeCode(callbackQuery: string, checks: LoginChecks): Promise<LoginResult> {
     const configuration = this.current();
     // Built from the configured redirect URI, never from the request: behind TLS termination the request's scheme and host differ.
     const currentUrl = new URL(this.config.redirectUri);
@@ -135,7 +146,7 @@ export class OidcClient {
       idTokenExpected: true,
     });
     const idClaims = response.claims();
-    if (!idClaims) throw new Error('no ID token in the token response');
+    if (!idClaims) throw new IdpInvalidResponseError('no_id_token');
     const claims: Record<string, unknown> = {};
     for (const [name, value] of Object.entries(idClaims)) if (!PROTOCOL_CLAIMS.has(name)) claims[name] = value;
     if (configuration.serverMetadata().userinfo_endpoint) {
@@ -143,7 +154,7 @@ export class OidcClient {
         const userinfo = await client.fetchUserInfo(configuration, response.access_token, idClaims.sub);
         for (const [name, value] of Object.entries(userinfo)) if (!(name in claims)) claims[name] = value;
       } catch (err) {
-        this.logger.warn({ reason: describe(err) }, 'userinfo request failed; using the ID token claims only');
+        this.logger.warn({ reason: describe(await classifyIdpError(err, 'userinfo')) }, 'userinfo request failed; using the ID token claims only');
       }
     }
     return {
@@ -158,14 +169,13 @@ export class OidcClient {
    * Refresh-token grant. A response without a new refresh token keeps the
    * old one; with rotation the new one replaces it.
    */
-  async refresh(refreshToken: string): Promise<TokenSet> {
-    const response = await client.refreshTokenGrant(this.current(), refreshToken);
-    return tokenSet(response);
+  refresh(refreshToken: string): Promise<TokenSet> {
+    return asIdpFailure('token', async () => tokenSet(await client.refreshTokenGrant(this.current(), refreshToken)));
   }
 
   /** The gateway's own token (client-credentials grant). */
-  async clientCredentials(parameters: Record<string, string>): Promise<TokenSet> {
-    return tokenSet(await client.clientCredentialsGrant(this.current(), parameters));
+  clientCredentials(parameters: Record<string, string>): Promise<TokenSet> {
+    return asIdpFailure('token', async () => tokenSet(await client.clientCredentialsGrant(this.current(), parameters)));
   }
 
   /** The IdP's issuer identifier and JWKS URI, once discovery succeeded. */
@@ -179,10 +189,12 @@ export class OidcClient {
   }
 
   /** RFC 7009; a no-op when the IdP has no revocation endpoint. */
-  async revokeRefreshToken(refreshToken: string): Promise<void> {
-    const configuration = this.current();
-    if (!configuration.serverMetadata().revocation_endpoint) return;
-    await client.tokenRevocation(configuration, refreshToken, { token_type_hint: 'refresh_token' });
+  revokeRefreshToken(refreshToken: string): Promise<void> {
+    return asIdpFailure('revocation', async () => {
+      const configuration = this.current();
+      if (!configuration.serverMetadata().revocation_endpoint) return;
+      await client.tokenRevocation(configuration, refreshToken, { token_type_hint: 'refresh_token' });
+    });
   }
 
   /** Where the browser goes after logout: the IdP's end-session endpoint when it has one. */
@@ -214,10 +226,18 @@ function tokenSet(response: client.TokenEndpointResponse & client.TokenEndpointR
   };
 }
 
-/** A log-safe description of an IdP failure: error names and codes only, never response bodies or tokens. */
+/** Runs a request to the IdP; whatever it throws becomes one of the gateway's IdP errors. */
+async function asIdpFailure<T>(endpoint: IdpEndpoint, request: () => Promise<T>): Promise<T> {
+  try {
+    return await request();
+  } catch (err) {
+    throw await classifyIdpError(err, endpoint);
+  }
+}
+
+/** A log-safe description of an IdP failure: error names and codes only, never response bodies, descriptions or tokens. */
 export function describe(err: unknown): string {
-  if (err instanceof client.ResponseBodyError) return `${err.error} (HTTP ${err.status})`;
-  if (err instanceof client.AuthorizationResponseError) return `authorization error ${err.error}`;
+  if (isIdpError(err)) return err.status === undefined ? err.reason : `${err.reason} (HTTP ${err.status})`;
   if (err instanceof Error) {
     const code = 'code' in err && typeof err.code === 'string' ? err.code : err.name;
     const cause = err.cause instanceof Error && 'code' in err.cause ? ` (${String(err.cause.code)})` : '';

@@ -8,7 +8,7 @@ const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 /** Seconds. A healthy Redis answers in well under a millisecond; commands time out after 1 s. */
 const REDIS_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
 
-const REFRESH_OUTCOMES = ['success', 'invalid_grant', 'error'] as const;
+const REFRESH_OUTCOMES = ['success', 'refused', 'error'] as const;
 
 export interface MetricsOptions {
   /** The WebSockets open right now (read at scrape time). */
@@ -72,7 +72,7 @@ export class GatewayMetrics {
       labelNames: ['reason'],
       registers,
     });
-    this.refreshes = new Counter({ name: 'bff_token_refreshes_total', help: 'Refresh-token grants this instance sent, by outcome.', labelNames: ['outcome'], registers });
+    this.refreshes = new Counter({ name: 'bff_token_refreshes_total', help: 'Refresh-token grants this instance sent, by outcome: success, refused (the IdP refused the refresh; the session ended), error (IdP unreachable or failing; the session was kept).', labelNames: ['outcome'], registers });
     this.refreshesSaved = new Counter({
       name: 'bff_token_refreshes_saved_total',
       help: 'Requests that needed a refresh and got the tokens of a refresh already under way (single-flight) instead of sending their own.',

@@ -3,7 +3,7 @@ import type { RouteConfig } from '../config/types.ts';
 import { HttpProblem, problems } from '../http/problem.ts';
 import type { SessionReader } from '../session/reader.ts';
 import type { ClientTokenCache } from '../tokens/client-credentials.ts';
-import type { TokenRefresher } from '../tokens/refresher.ts';
+import type { Freshness, TokenRefresher } from '../tokens/refresher.ts';
 import { userHeaders } from './headers.ts';
 
 export interface Credentials {
@@ -17,8 +17,9 @@ export interface Credentials {
 /**
  * What a route sends upstream on behalf of this request: the user's fresh
  * token, the gateway's client token, or nothing — or the problem to answer
- * with. A refresh that ends the session (401) downgrades the optional modes
- * to anonymous or client; an IdP outage (503) does not.
+ * with. This is the one place where the refresher's outcomes become HTTP
+ * answers. A session that ended (401) downgrades the optional modes to
+ * anonymous or client; an IdP outage (503) does not.
  */
 export class UpstreamCredentials {
   private readonly sessions: SessionReader;
@@ -38,14 +39,17 @@ export class UpstreamCredentials {
     const user = session?.data.user;
     if (session && user) {
       const fresh = await this.refresher.fresh(session.sid, user);
-      if (fresh.ok) {
+      if (fresh.kind === 'fresh') {
+        // Activity slides the idle timeout only once the request can go ahead: a refresh that failed is no activity.
+        this.sessions.touch(session);
         return {
           accessToken: fresh.user.accessToken,
           sid: session.sid,
           ...(route.userHeaders ? { user: userHeaders(fresh.user.sub, fresh.user.claims, route.userHeaders) } : {}),
         };
       }
-      if (route.token === 'user' || fresh.problem.status !== 401) return fresh.problem;
+      const problem = problemFor(fresh);
+      if (route.token === 'user' || problem.status !== 401) return problem;
     } else if (route.token === 'user') {
       return problems.notAuthenticated();
     }
@@ -59,5 +63,24 @@ export class UpstreamCredentials {
       if (err instanceof HttpProblem) return err;
       throw err;
     }
+  }
+}
+
+const sessionEnded = (): HttpProblem =>
+  new HttpProblem(401, 'session_expired', 'The identity provider no longer accepts this session (it was revoked or has expired): sign in again at /auth/login.');
+
+/** The answer for a request whose session could not get a fresh access token. */
+function problemFor(outcome: Exclude<Freshness, { kind: 'fresh' }>): HttpProblem {
+  switch (outcome.kind) {
+    case 'ended':
+      return sessionEnded();
+    case 'gone':
+      return problems.notAuthenticated();
+    case 'expired':
+      return problems.tokenExpired();
+    case 'unavailable':
+      return new HttpProblem(503, 'idp_unavailable', 'The OpenID provider could not renew this session\'s access token just now; the session is kept: retry shortly.', {
+        'Retry-After': String(outcome.retryAfterSec),
+      });
   }
 }

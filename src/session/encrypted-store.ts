@@ -106,17 +106,19 @@ export class EncryptedStore extends session.Store {
     this.destroyStoreId(parts.storeId).then(() => callback?.(), callback);
   }
 
-  /** Ends a session knowing only its store id (back-channel logout finds sessions that way). */
-  destroyStoreId(storeId: string): Promise<void> {
+  /**
+   * Ends a session knowing only its store id (back-channel logout finds
+   * sessions that way). Resolves to true when there was a record to delete,
+   * false when the session had already ended.
+   */
+  async destroyStoreId(storeId: string): Promise<boolean> {
     // Told before the store answers too: a cache must not keep serving a session whose logout is under way.
     this.changed(storeId);
-    return new Promise((resolve, reject) =>
-      this.inner.destroy(innerIdOf(storeId), (err?: unknown) => {
-        this.changed(storeId);
-        if (err) reject(new SessionStoreError(err));
-        else resolve();
-      }),
-    );
+    try {
+      return await this.records.remove(innerIdOf(storeId));
+    } finally {
+      this.changed(storeId);
+    }
   }
 
   /**

@@ -22,8 +22,9 @@ export interface LoadedSession {
 /**
  * Loads the session for the proxy path (and WebSocket upgrades, where
  * express-session does not run) without express-session's per-request
- * bookkeeping: verify the cookie signature, one store read, one decrypt, and a
- * touch at most once a minute per session, off the response path. Recently
+ * bookkeeping: verify the cookie signature, one store read, one decrypt; the
+ * caller then `touch`es the session once the request turned out to be
+ * activity (at most once a minute per session, off the response path). Recently
  * read sessions are served from memory while the invalidation channel vouches
  * for them (any change to a session on any instance drops it at once); while
  * that channel is down every request reads the store.
@@ -57,10 +58,7 @@ export class SessionReader {
     const startedAt = Date.now();
     if (cacheable) {
       const hit = this.cache.get(cookie, startedAt);
-      if (hit) {
-        this.touch(hit.sid, hit.storeId, hit.data);
-        return hit;
-      }
+      if (hit) return hit;
     }
     const sid = this.unsign(cookie);
     const parts = sid === undefined ? undefined : splitSessionId(sid);
@@ -70,11 +68,18 @@ export class SessionReader {
     );
     if (!data) return undefined;
     if (cacheable) this.cache.set(cookie, sid, parts.storeId, data, startedAt, Date.now());
-    this.touch(sid, parts.storeId, data);
     return { sid, data };
   }
 
-  private touch(sid: string, storeId: string, data: SessionData): void {
+  /**
+   * Slides the session's idle timeout: the request was activity. Not part of
+   * `load`, because a request that fails (a refresh the IdP could not answer)
+   * must not keep a session alive.
+   */
+  touch(session: LoadedSession): void {
+    const storeId = splitSessionId(session.sid)?.storeId;
+    if (storeId === undefined) return;
+    const { sid, data } = session;
     const now = Date.now();
     const last = this.lastTouch.get(storeId);
     if (last !== undefined && now - last < this.touchIntervalMs) return;

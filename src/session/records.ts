@@ -21,6 +21,8 @@ export interface SessionRecords {
   replace(innerId: string, value: object, ttlMs: number, fence?: LockFence): Promise<ReplaceResult>;
   /** How long the record has left before the store expires it (Infinity: no expiry), or undefined when it is gone. */
   remainingMs(innerId: string): Promise<number | undefined>;
+  /** Deletes the record; true when there was one to delete (so that callers count the sessions they actually ended). */
+  remove(innerId: string): Promise<boolean>;
 }
 
 const REPLACE = `
@@ -30,6 +32,7 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1`;
 // PTTL through a script: the one command surface that works alike on a single node, a cluster and Sentinel.
 const REMAINING = "return redis.call('PTTL', KEYS[1])";
+const REMOVE = "return redis.call('DEL', KEYS[1])";
 
 /** Redis: one script checks the fence and the record's existence and writes, so nothing can interleave. */
 export class RedisSessionRecords implements SessionRecords {
@@ -70,6 +73,16 @@ export class RedisSessionRecords implements SessionRecords {
     const ms = Number(reply);
     return ms === -2 ? undefined : ms === -1 ? Infinity : ms;
   }
+
+  async remove(innerId: string): Promise<boolean> {
+    let reply: unknown;
+    try {
+      reply = await withDeadline(this.client.eval(REMOVE, { keys: [this.sessionPrefix + innerId], arguments: [] }));
+    } catch (err) {
+      throw new SessionStoreError(err);
+    }
+    return Number(reply) === 1;
+  }
 }
 
 /** Any express-session store in one process (the memory store): check and write happen without yielding to other requests' writes. */
@@ -102,5 +115,14 @@ export class StoreSessionRecords implements SessionRecords {
     if (!existing) return undefined;
     const expires = existing.cookie?.expires;
     return expires ? Date.parse(String(expires)) - Date.now() : Infinity;
+  }
+
+  /** One process: nothing can come between the read and the delete. */
+  async remove(innerId: string): Promise<boolean> {
+    const existing = await new Promise<SessionData | null | undefined>((resolve, reject) =>
+      this.inner.get(innerId, (err, data) => (err ? reject(new SessionStoreError(err)) : resolve(data))),
+    );
+    await new Promise<void>((resolve, reject) => this.inner.destroy(innerId, (err?: unknown) => (err ? reject(new SessionStoreError(err)) : resolve())));
+    return Boolean(existing);
   }
 }

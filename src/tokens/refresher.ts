@@ -1,26 +1,46 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { SessionData } from 'express-session';
 import type { Logger } from 'pino';
-import * as client from 'openid-client';
-import { HttpProblem, problems } from '../http/problem.ts';
-import { describe, type OidcClient } from '../oidc/client.ts';
+import type { OidcClient } from '../oidc/client.ts';
+import { IdpInvalidResponseError, isIdpError, type IdpError } from '../oidc/errors.ts';
 import { refreshLockKey, type EncryptedStore } from '../session/encrypted-store.ts';
 import { splitSessionId } from '../session/ids.ts';
 import type { KeyValueStore } from '../session/kv.ts';
+import type { SessionEnder } from '../session/session-end.ts';
 import type { UserSession } from '../session/types.ts';
 import { isExpired, needsRefresh } from './freshness.ts';
+import { refreshFailureEndsSession } from './refresh-policy.ts';
+import type { TokenSet } from './types.ts';
 
 /** Longer than the IdP request timeout (10 s), so a lock cannot expire under a refresh still in flight. */
 const LOCK_TTL_MS = 15_000;
 /** How long a request waits for another instance's refresh before giving up with 503. */
 const WAIT_LIMIT_MS = 20_000;
 const POLL_MS = 25;
+/** After a transient failure, the IdP is not asked again for that session (on any instance) for this long. */
+export const REFRESH_BACKOFF_MS = 5_000;
 
-export type Freshness = { ok: true; user: UserSession } | { ok: false; problem: HttpProblem };
+/**
+ * What became of a request's need for a fresh access token. Plain outcomes:
+ * the proxy path (`src/proxy/credentials.ts`) turns them into HTTP answers.
+ */
+export type Freshness =
+  /** The tokens are fresh (refreshed now, by another request, or not due yet). */
+  | { kind: 'fresh'; user: UserSession }
+  /** The IdP refused the refresh: the session has been ended everywhere. */
+  | { kind: 'ended'; reason: string }
+  /** The session is gone (logged out, expired) or the cookie names none. */
+  | { kind: 'gone' }
+  /** The access token has expired and there is no refresh token to renew it. */
+  | { kind: 'expired' }
+  /** The IdP cannot answer now (or failed moments ago): the session is kept; try again after `retryAfterSec`. */
+  | { kind: 'unavailable'; retryAfterSec: number };
+
+export type RefreshOutcome = 'success' | 'refused' | 'error';
 
 export interface RefreshStats {
-  /** Refresh grants this instance sent, by outcome. */
-  onRefresh?(outcome: 'success' | 'invalid_grant' | 'error'): void;
+  /** Refresh grants this instance sent, by outcome: success, refused (the session ended), error (transient). */
+  onRefresh?(outcome: RefreshOutcome): void;
   /** A request that needed a refresh got its tokens from another request's refresh instead. */
   onShared?(): void;
 }
@@ -28,36 +48,45 @@ export interface RefreshStats {
 export interface TokenRefresherDeps {
   oidc: OidcClient;
   sessions: EncryptedStore;
+  /** Ends a session the IdP refused, with its index entries. */
+  ender: SessionEnder;
   kv: KeyValueStore;
   skewMs: number;
   logger: Logger;
   stats?: RefreshStats;
+  /** Default REFRESH_BACKOFF_MS. */
+  backoffMs?: number;
 }
 
-export const sessionEnded = (): HttpProblem =>
-  new HttpProblem(401, 'session_expired', 'The identity provider no longer accepts this session (it was revoked or has expired): sign in again at /auth/login.');
+/** The store key that marks a session whose refresh failed moments ago; shares the session's Redis Cluster slot. */
+const backoffKey = (storeId: string): string => `refresh-backoff:{${storeId}}`;
 
 /**
  * Keeps a session's access token fresh, refreshing it at most once however
  * many requests ask at the same time: requests on this instance share one
  * promise, and instances share a Redis lock after which the session is read
  * again, so that an instance that waited uses the tokens another one stored.
+ * A refresh that failed transiently leaves a short-lived marker in the store,
+ * so that a failing IdP is asked at most once per back-off per session,
+ * across instances.
  */
 export class TokenRefresher {
   private readonly deps: TokenRefresherDeps;
+  private readonly backoffMs: number;
   private readonly inflight = new Map<string, Promise<Freshness>>();
 
   constructor(deps: TokenRefresherDeps) {
     this.deps = deps;
+    this.backoffMs = deps.backoffMs ?? REFRESH_BACKOFF_MS;
   }
 
-  /** The user's session with a usable access token, or the problem to answer with. */
+  /** The user's session with a usable access token, or what prevents it. */
   async fresh(sid: string, user: UserSession): Promise<Freshness> {
     const now = Date.now();
-    if (!needsRefresh(user, now, this.deps.skewMs)) return { ok: true, user };
-    if (!user.refreshToken) return isExpired(user, now) ? { ok: false, problem: problems.tokenExpired() } : { ok: true, user };
+    if (!needsRefresh(user, now, this.deps.skewMs)) return { kind: 'fresh', user };
+    if (!user.refreshToken) return isExpired(user, now) ? { kind: 'expired' } : { kind: 'fresh', user };
     const storeId = splitSessionId(sid)?.storeId;
-    if (!storeId) return { ok: false, problem: problems.notAuthenticated() };
+    if (!storeId) return { kind: 'gone' };
     let shared = this.inflight.get(storeId);
     if (shared) {
       this.deps.stats?.onShared?.();
@@ -83,43 +112,52 @@ export class TokenRefresher {
       }
       // Another instance is refreshing this session: wait for it, then use what it stored.
       while (await kv.isLocked(lockKey)) {
-        if (Date.now() > giveUpAt) return { ok: false, problem: problems.idpUnavailable() };
+        if (Date.now() > giveUpAt) return { kind: 'unavailable', retryAfterSec: Math.ceil(this.backoffMs / 1000) };
         await delay(POLL_MS);
       }
       const current = await this.deps.sessions.read(sid);
-      if (!current?.user) return { ok: false, problem: problems.notAuthenticated() };
+      if (!current?.user) return { kind: 'gone' };
       if (!needsRefresh(current.user, Date.now(), this.deps.skewMs)) {
         this.deps.stats?.onShared?.();
-        return { ok: true, user: current.user };
+        return { kind: 'fresh', user: current.user };
       }
     }
   }
 
   private async refreshHoldingLock(sid: string, storeId: string, fence: { key: string; token: string }): Promise<Freshness> {
-    const { sessions, oidc, logger, stats } = this.deps;
+    const { sessions, oidc, kv, logger, stats } = this.deps;
     // Read again under the lock: the tokens may have been refreshed since this request loaded them.
     const current: SessionData | undefined = await sessions.read(sid);
     const user = current?.user;
-    if (!current || !user) return { ok: false, problem: problems.notAuthenticated() };
+    if (!current || !user) return { kind: 'gone' };
     if (!needsRefresh(user, Date.now(), this.deps.skewMs)) {
       stats?.onShared?.();
-      return { ok: true, user };
+      return { kind: 'fresh', user };
     }
-    if (!user.refreshToken) return { ok: false, problem: problems.tokenExpired() };
+    if (!user.refreshToken) return { kind: 'expired' };
+    // Under the lock, so that the instance that set it has released the lock only after setting it.
+    const backoffLeftMs = await this.backoffLeft(storeId);
+    if (backoffLeftMs > 0) {
+      logger.debug({ event: 'refresh', outcome: 'backoff', retryInMs: backoffLeftMs }, 'token refresh not attempted: it failed moments ago; session kept');
+      return { kind: 'unavailable', retryAfterSec: Math.max(1, Math.ceil(backoffLeftMs / 1000)) };
+    }
 
-    let tokens;
+    let tokens: TokenSet;
     try {
       tokens = await oidc.refresh(user.refreshToken);
     } catch (err) {
-      if (err instanceof client.ResponseBodyError && err.error === 'invalid_grant') {
-        stats?.onRefresh?.('invalid_grant');
-        logger.info({ event: 'refresh', outcome: 'invalid_grant' }, 'refresh token rejected; session ended');
-        await sessions.destroyStoreId(storeId);
-        return { ok: false, problem: sessionEnded() };
+      const failure: IdpError = isIdpError(err) ? err : new IdpInvalidResponseError('unexpected_error', undefined, err);
+      if (refreshFailureEndsSession(failure)) {
+        stats?.onRefresh?.('refused');
+        logger.info({ event: 'refresh', outcome: 'refused', reason: failure.reason, status: failure.status }, 'refresh token rejected; session ended');
+        await this.deps.ender.end(storeId, { issuer: oidc.metadata().issuer, sub: user.sub, ...(user.idpSid ? { sid: user.idpSid } : {}) });
+        return { kind: 'ended', reason: failure.reason };
       }
       stats?.onRefresh?.('error');
-      logger.warn({ event: 'refresh', outcome: 'error', reason: describe(err) }, 'token refresh failed; session kept');
-      return { ok: false, problem: problems.idpUnavailable() };
+      logger.warn({ event: 'refresh', outcome: 'error', reason: failure.reason, status: failure.status, retryInMs: this.backoffMs }, 'token refresh failed; session kept');
+      // Best effort: without the marker the next request asks the IdP again, which is what happened before it existed.
+      await kv.set(backoffKey(storeId), String(Date.now() + this.backoffMs), this.backoffMs).catch(() => undefined);
+      return { kind: 'unavailable', retryAfterSec: Math.ceil(this.backoffMs / 1000) };
     }
     stats?.onRefresh?.('success');
     const updated: UserSession = {
@@ -133,10 +171,16 @@ export class TokenRefresher {
     const written = await sessions.replace(sid, { ...current, user: updated }, fence);
     if (written === 'gone') {
       // Logged out while the refresh was in flight: do not bring the session back.
-      return { ok: false, problem: problems.notAuthenticated() };
+      return { kind: 'gone' };
     }
     if (written === 'lost-lock') logger.warn({ event: 'refresh' }, 'refresh lock expired before the new tokens were stored; they serve this request only');
     logger.debug({ event: 'refresh', outcome: 'success' }, 'tokens refreshed');
-    return { ok: true, user: updated };
+    return { kind: 'fresh', user: updated };
+  }
+
+  /** Milliseconds until the session's back-off ends; 0 when there is none. */
+  private async backoffLeft(storeId: string): Promise<number> {
+    const until = Number(await this.deps.kv.get(backoffKey(storeId)));
+    return Number.isFinite(until) ? Math.max(0, until - Date.now()) : 0;
   }
 }

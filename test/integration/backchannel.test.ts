@@ -5,6 +5,7 @@ import request from 'supertest';
 import { CookieJar, loginThroughGateway } from '../support/browser-flow.ts';
 import { reserveGatewayUrl, startTestGateway, type TestGateway } from '../support/gateway.ts';
 import { startIdp, type TestIdp } from '../support/idp.ts';
+import { scrape } from '../support/metrics.ts';
 import { rawRedis, setCookie } from '../support/stack.ts';
 
 const BACKCHANNEL_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
@@ -146,6 +147,46 @@ describe('sub form', () => {
     await expectEnded(first);
     await expectEnded(second);
     await expectAlive(bystander);
+  });
+});
+
+describe('what back-channel logout reports', () => {
+  function backchannelLines(gateway: TestGateway, from: number): Array<Record<string, unknown>> {
+    return gateway.logs
+      .slice(from)
+      .join('')
+      .split('\n')
+      .filter((line) => line.includes('"event":"backchannel_logout"'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+  }
+
+  test('counts the sessions it actually ended: a session that expired on its own (record gone, index entry left) does not count', async () => {
+    const expired = await login('gina');
+    const live = await login('gina');
+    // What an idle timeout does: the store drops the record by its TTL, and nothing tells the index.
+    await redis.del(expired.storeKey);
+    expect(await redis.exists(expired.storeKey)).toBe(0);
+    const from = gwB.logs.length;
+    const before = (await scrape(gwB.gateway.adminUrl)).value('bff_backchannel_logout_sessions_total') ?? 0;
+
+    expectAccepted(await post(gwB.gateway.url, { logout_token: await logoutToken({ claims: { sub: 'gina' } }) }));
+
+    await expectEnded(live);
+    expect(backchannelLines(gwB, from)).toEqual([expect.objectContaining({ sessions: 1, by: 'sub' })]);
+    expect((await scrape(gwB.gateway.adminUrl)).value('bff_backchannel_logout_sessions_total')).toBe(before + 1);
+  });
+
+  test('a logout by sid and sub removes the session\'s index entries under both', async () => {
+    const target = await login('hank');
+    const indexed = async (): Promise<number> => {
+      let count = 0;
+      for (const key of await redis.keys('bff:idx:*')) if ((await redis.sMembers(key)).includes(target.storeId)) count++;
+      return count;
+    };
+    expect(await indexed()).toBe(2);
+    expectAccepted(await post(gwA.gateway.url, { logout_token: await logoutToken({ claims: { sub: 'hank', sid: target.sid } }) }));
+    await expectEnded(target);
+    expect(await indexed()).toBe(0);
   });
 });
 

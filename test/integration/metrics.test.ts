@@ -76,7 +76,7 @@ test('logins: started, completed and failed by reason', () => {
 test('refreshes: one grant for five concurrent requests, four saved by single-flight', () => {
   expect(idp.counts.refreshToken).toBe(1);
   expect(metrics.value('bff_token_refreshes_total', { outcome: 'success' })).toBe(1);
-  expect(metrics.value('bff_token_refreshes_total', { outcome: 'invalid_grant' })).toBe(0);
+  expect(metrics.value('bff_token_refreshes_total', { outcome: 'refused' })).toBe(0);
   expect(metrics.value('bff_token_refreshes_total', { outcome: 'error' })).toBe(0);
   expect(metrics.value('bff_token_refreshes_saved_total')).toBe(CONCURRENT_AFTER_EXPIRY - 1);
 });

@@ -108,7 +108,7 @@ describe('refresh', () => {
     expect((await request(a.gateway.url).get('/auth/user').set('Cookie', cookieHeader)).status).toBe(401);
   });
 
-  test('the IdP down during a refresh: 503, the session intact; the IdP back: the next call succeeds', async () => {
+  test('the IdP down during a refresh: 503, the session intact; the IdP back: the next call after the back-off succeeds', async () => {
     const { cookieHeader } = await loginThroughGateway(a.url);
     await untilExpired();
     await idp.stop();
@@ -121,6 +121,11 @@ describe('refresh', () => {
     } finally {
       await idp.start();
     }
+    // The failed refresh left a back-off marker: until it expires, no instance asks the IdP for this session again.
+    const backoffKey = storeKeyOf(cookieHeader).replace('bff:sess:', 'bff:refresh-backoff:');
+    expect(await redis.pTTL(backoffKey)).toBeGreaterThan(0);
+    expect((await api(b, cookieHeader)).status).toBe(503);
+    while ((await redis.exists(backoffKey)) === 1) await delay(50);
     const again = await api(b, cookieHeader);
     expect(again.status).toBe(200);
   });

@@ -13,6 +13,7 @@ import {
   type KoaContextWithOIDC,
 } from 'oidc-provider';
 import { createIdpStorage } from './idp-storage.ts';
+import { ProgrammableTokenEndpoint } from './token-endpoint.ts';
 
 export const TEST_CLIENT_ID = 'bff';
 export const TEST_CLIENT_SECRET = 'bff-secret-which-is-long-enough';
@@ -25,6 +26,8 @@ const INTROSPECTOR = { id: 'test-introspector', secret: 'test-introspector-secre
 const COOKIE_KEYS = ['test-idp-cookie-key-0123456789abcdef', 'test-idp-cookie-key-fedcba9876543210'];
 const SIGNING_KEY_ID = 'test-idp-rs256';
 const INTERACTION_PATH = '/interaction/';
+/** oidc-provider's default token endpoint path. */
+const TOKEN_PATH = '/token';
 
 export type IdpOptions = {
   /** Replaces the default `bff` client (and makes the client options below irrelevant). */
@@ -49,6 +52,12 @@ export type IdpOptions = {
   rotateRefreshToken?: boolean;
   /** Holds every token endpoint request this long, e.g. so that concurrent refreshes provably overlap. */
   tokenEndpointDelayMs?: number;
+  /** Offer a revocation endpoint (RFC 7009); default true. Entra ID, for one, has none. */
+  revocation?: boolean;
+  /** Support back-channel logout at all (advertised in discovery, registrable); default true. */
+  backchannelLogout?: boolean;
+  /** Put the `sid` claim in ID tokens and logout tokens (back-channel logout with the session required); default true. */
+  sidClaim?: boolean;
 };
 
 /** Successful requests, counted from provider events, to prove what the gateway did (or did not do). */
@@ -77,6 +86,11 @@ export type TestIdp = {
   resetCounts(): void;
   /** RFC 7662 introspection, as a resource server would ask. */
   introspect(token: string): Promise<IntrospectionResponse>;
+  /**
+   * Every token request passes through this programmable proxy: it counts
+   * them by grant type and can answer as other providers do (see TokenAnswer).
+   */
+  readonly tokenEndpoint: ProgrammableTokenEndpoint;
   /** Makes the IdP POST a real logout token to the client's back-channel logout URI. */
   sendBackchannelLogout(sub: string, sid: string, clientId?: string): Promise<void>;
   /** Simulates an outage: stops listening and drops open connections. */
@@ -105,6 +119,17 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
   // The port must exist before the provider, whose issuer contains it.
   const port = await listen(server, 0);
   const issuer = `http://localhost:${port}`;
+  // The provider's token endpoint proper, reachable only through the programmable proxy on the public port.
+  let onTokenRequest: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  const tokenServer = createServer((req, res) => onTokenRequest?.(req, res));
+  let tokenPort: number;
+  try {
+    tokenPort = await listen(tokenServer, 0);
+  } catch (err) {
+    server.close();
+    throw err;
+  }
+  const tokenEndpoint = new ProgrammableTokenEndpoint(() => ({ port: tokenPort }));
 
   const counts: IdpCounts = { authorizationCode: 0, refreshToken: 0, clientCredentials: 0, par: 0, revocation: 0 };
   const disabledAccounts = new Set<string>();
@@ -139,6 +164,7 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
     nextAccount: 'alice',
     disabledAccounts,
     counts,
+    tokenEndpoint,
     signingKey: { kid: SIGNING_KEY_ID, alg: 'RS256', privateKey: signingKey.privateKey },
     resetCounts() {
       for (const key of Object.keys(counts) as (keyof IdpCounts)[]) counts[key] = 0;
@@ -165,13 +191,20 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
     async start() {
       if (!server.listening) await listen(server, port);
     },
-    close() {
-      return idp.stop();
+    async close() {
+      await idp.stop();
+      tokenServer.closeAllConnections();
+      await new Promise<void>((resolve) => tokenServer.close(() => resolve()));
     },
   };
 
   const callback = provider.callback();
+  onTokenRequest = (req, res) => void callback(req, res);
   onRequest = (req, res) => {
+    if (req.method === 'POST' && req.url?.split('?')[0] === TOKEN_PATH) {
+      tokenEndpoint.handle(req, res);
+      return;
+    }
     if (req.url?.startsWith(INTERACTION_PATH)) {
       autoInteraction(provider, idp, req, res).catch((err: unknown) => {
         if (!res.headersSent) res.writeHead(400, { 'content-type': 'text/plain' });
@@ -206,11 +239,11 @@ function configure(options: IdpOptions, clients: ClientMetadata[], signingJwk: J
     features: {
       devInteractions: { enabled: false },
       // oidc-provider's default rule, spelled out: a client revokes only its own tokens.
-      revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
+      revocation: { enabled: options.revocation ?? true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
       // Resource servers introspect tokens issued to the gateway: any registered client may ask.
       introspection: { enabled: true, allowedPolicy: async () => true },
       rpInitiatedLogout: { enabled: true, logoutSource: autoConfirmLogout, postLogoutSuccessSource: loggedOutPage },
-      backchannelLogout: { enabled: true },
+      backchannelLogout: { enabled: options.backchannelLogout ?? true },
       clientCredentials: { enabled: true },
       pushedAuthorizationRequests: { enabled: options.par ?? true },
     },
@@ -261,8 +294,9 @@ function defaultClient(options: IdpOptions): ClientMetadata {
     response_types: ['code'],
     token_endpoint_auth_method: options.tokenEndpointAuthMethod ?? 'client_secret_basic',
     ...(options.clientJwks ? { jwks: options.clientJwks } : {}),
+    // oidc-provider puts `sid` in ID tokens (and logout tokens) only when the session is required.
     ...(options.backchannelLogoutUri
-      ? { backchannel_logout_uri: options.backchannelLogoutUri, backchannel_logout_session_required: true }
+      ? { backchannel_logout_uri: options.backchannelLogoutUri, backchannel_logout_session_required: options.sidClaim ?? true }
       : {}),
   };
 }
