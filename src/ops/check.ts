@@ -8,6 +8,7 @@ import { withEnvFile, type Env } from '../config/env-file.ts';
 import { resolveSecretFiles } from '../config/secrets.ts';
 import type { GatewayConfig, RedisTopology } from '../config/types.ts';
 import { CONFIG_VARIABLES, describeUnknown, maskUrl, unknownVariables } from '../config/variables.ts';
+import { probeClientCredentials, type CredentialsVerdict } from '../oidc/credentials-probe.ts';
 import { createRedisConnection } from '../session/redis-client.ts';
 
 export interface CheckOptions {
@@ -136,11 +137,40 @@ async function checkIdp(issuer: URL, clientId: string, config: GatewayConfig | u
   const authMethods = metadata.token_endpoint_auth_methods_supported;
   if (authMethods && !authMethods.includes(config.clientAuthMethod)) {
     report('FAIL', `BFF_CLIENT_AUTH_METHOD: ${config.clientAuthMethod} is not among the provider's token_endpoint_auth_methods_supported (${authMethods.join(', ')})`);
+  } else {
+    reportCredentials(config, metadata, await probeClientCredentials(config, metadata, timeoutMs), report);
   }
   const scopes = metadata.scopes_supported;
   if (scopes) {
     const missing = config.scopes.split(' ').filter((s) => !scopes.includes(s));
     if (missing.length > 0) report('warn', `BFF_SCOPES: the provider does not advertise ${missing.join(', ')} (it may still accept ${missing.length === 1 ? 'it' : 'them'})`);
+  }
+}
+
+/** The client credentials as the token endpoint judged them, naming the variable to fix. */
+function reportCredentials(config: GatewayConfig, metadata: client.ServerMetadata, verdict: CredentialsVerdict, report: (level: Level, text: string) => void): void {
+  const variable = config.clientAuthMethod === 'private_key_jwt' ? 'BFF_CLIENT_PRIVATE_KEY' : 'BFF_CLIENT_SECRET';
+  const endpoint = metadata.token_endpoint ?? '(none advertised)';
+  const quoted = (description: string | undefined): string => (description ? `: "${description}"` : '');
+  switch (verdict.kind) {
+    case 'accepted':
+      report('ok', `${variable}: the token endpoint accepted the client credentials (${config.clientAuthMethod}; a code grant for a code that cannot exist was refused with invalid_grant, and nothing was issued)`);
+      return;
+    case 'refused':
+      report(
+        'FAIL',
+        `${variable}: the token endpoint ${endpoint} refused the client credentials (${verdict.error}${verdict.status === undefined ? '' : `, HTTP ${verdict.status}`}${quoted(verdict.description)}); ` +
+          `check BFF_CLIENT_ID (${config.clientId}), ${variable} and BFF_CLIENT_AUTH_METHOD (${config.clientAuthMethod}), and that the client may use the authorization_code grant`,
+      );
+      return;
+    case 'unreachable':
+      report('FAIL', `BFF_ISSUER_URL: the token endpoint ${endpoint} did not answer the client credentials probe: ${verdict.reason}`);
+      return;
+    case 'unusable':
+      report('FAIL', `${variable}: ${verdict.reason}`);
+      return;
+    case 'inconclusive':
+      report('warn', `${variable}: the token endpoint ${endpoint} answered the client credentials probe with ${verdict.reason}${quoted(verdict.description)}, which proves neither that it accepts the credentials nor that it refuses them`);
   }
 }
 

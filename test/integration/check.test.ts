@@ -1,13 +1,16 @@
 import { spawn } from 'node:child_process';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
+import type { ClientAuthMethod, ClientMetadata, JWK } from 'oidc-provider';
 import { runCheck } from '../../src/ops/check.ts';
 import { TEST_SESSION_SECRET } from '../support/gateway.ts';
 import { startIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type TestIdp } from '../support/idp.ts';
 import { getFreePort } from '../support/ports.ts';
+import type { TokenAnswer } from '../support/token-endpoint.ts';
 import { startRedis, type RedisServer } from '../support/redis.ts';
 import { startRedisCluster, startRedisSentinel } from '../support/redis-cluster.ts';
 
@@ -73,6 +76,7 @@ describe('a good configuration', () => {
     expect(output).toMatch(/BFF_SESSION_IDLE_TIMEOUT +1800s \(default\)/);
     expect(output).toMatch(/BFF_COOKIE_NAME +__Host-bff \(default\)/);
     expect(output).toContain('/api/orders -> http://orders:8080/v1/orders  token=user  methods=GET,POST  websocket=no  timeout=30000ms');
+    expect(output).toMatch(/ok {4}BFF_CLIENT_SECRET: the token endpoint accepted the client credentials \(client_secret_basic;/);
     expectNoSecret(output);
   });
 
@@ -152,6 +156,98 @@ describe('Redis topologies other than a single node', () => {
   }, 60_000);
 });
 
+describe('the client credentials, proved at the token endpoint', () => {
+  /** One client per authentication method, each with its own credentials. */
+  let methods: TestIdp;
+  const jwtKey = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const otherKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+  const pem = (key: KeyObject): string => key.export({ format: 'pem', type: 'pkcs8' }).toString();
+  const POST_SECRET = 'bff-post-secret-which-is-long-enough';
+
+  beforeAll(async () => {
+    const client = (id: string, method: ClientAuthMethod, extra: Partial<ClientMetadata>): ClientMetadata => ({
+      client_id: id,
+      redirect_uris: ['https://app.example.com/auth/callback'],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: method,
+      ...extra,
+    });
+    methods = await startIdp({
+      clients: [
+        client(TEST_CLIENT_ID, 'client_secret_basic', { client_secret: TEST_CLIENT_SECRET }),
+        client('bff-post', 'client_secret_post', { client_secret: POST_SECRET }),
+        client('bff-jwt', 'private_key_jwt', { jwks: { keys: [{ ...jwtKey.publicKey.export({ format: 'jwk' }), kid: 'bff-jwt', alg: 'RS256', use: 'sig' } as JWK] } }),
+      ],
+    });
+  });
+  afterAll(async () => {
+    await methods?.close();
+  });
+  afterEach(() => methods.tokenEndpoint.clear());
+
+  function envFor(method: 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt', right: boolean): Record<string, string> {
+    const { BFF_CLIENT_SECRET_FILE: _file, BFF_REDIS_URL: _redis, ...base } = good;
+    const env = { ...base, BFF_ISSUER_URL: methods.issuer, BFF_CLIENT_AUTH_METHOD: method };
+    if (method === 'client_secret_basic') return { ...env, BFF_CLIENT_ID: TEST_CLIENT_ID, BFF_CLIENT_SECRET: right ? TEST_CLIENT_SECRET : 'a-wrong-secret-of-sufficient-length' };
+    if (method === 'client_secret_post') return { ...env, BFF_CLIENT_ID: 'bff-post', BFF_CLIENT_SECRET: right ? POST_SECRET : 'a-wrong-secret-of-sufficient-length' };
+    return { ...env, BFF_CLIENT_ID: 'bff-jwt', BFF_CLIENT_PRIVATE_KEY: pem(right ? jwtKey.privateKey : otherKey) };
+  }
+
+  const METHODS: Array<['client_secret_basic' | 'client_secret_post' | 'private_key_jwt', string]> = [
+    ['client_secret_basic', 'BFF_CLIENT_SECRET'],
+    ['client_secret_post', 'BFF_CLIENT_SECRET'],
+    ['private_key_jwt', 'BFF_CLIENT_PRIVATE_KEY'],
+  ];
+
+  test.each(METHODS)('%s: the right credentials exit 0, the wrong ones exit 1 naming %s, and the provider issued no token either way', async (method, variable) => {
+    const requests = methods.tokenEndpoint.requests('authorization_code');
+    const grants = methods.counts.authorizationCode;
+
+    const right = await check(envFor(method, true));
+    expect(right.output).toMatch(new RegExp(`ok {4}${variable}: the token endpoint accepted the client credentials \\(${method};`));
+    expect(right.output).toContain('Result: OK');
+    expect(right.code).toBe(0);
+
+    const wrong = await check(envFor(method, false));
+    expect(wrong.output).toMatch(new RegExp(`FAIL {2}${variable}: the token endpoint ${methods.issuer}/token refused the client credentials \\(invalid_client, HTTP 401`));
+    expect(wrong.output.match(/^ {2}FAIL/gm)).toHaveLength(1);
+    expect(wrong.code).toBe(1);
+
+    // Each check sent exactly one code grant, for a code that does not exist: nothing was issued.
+    expect(methods.tokenEndpoint.requests('authorization_code') - requests).toBe(2);
+    expect(methods.counts.authorizationCode).toBe(grants);
+    for (const output of [right.output, wrong.output]) {
+      expectNoSecret(output);
+      expect(output).not.toContain(POST_SECRET);
+      expect(output).not.toContain('PRIVATE KEY');
+    }
+  });
+
+  const REFUSALS: Array<[string, TokenAnswer, RegExp]> = [
+    ['unauthorized_client (Keycloak\'s answer to a wrong secret)', { error: 'unauthorized_client', description: 'Invalid client secret' }, /FAIL {2}BFF_CLIENT_SECRET: .* refused the client credentials \(unauthorized_client, HTTP 400: "Invalid client secret"\)/],
+    ['a bare 401 with a Basic challenge', { status: 401, body: '', wwwAuthenticate: 'Basic realm="idp"' }, /FAIL {2}BFF_CLIENT_SECRET: .* refused the client credentials \(invalid_client, HTTP 401\)/],
+    ['a dropped connection', { drop: true }, /FAIL {2}BFF_ISSUER_URL: the token endpoint http:\/\/localhost:\d+\/token did not answer the client credentials probe/],
+    ['a 503', { status: 503, body: 'down for maintenance' }, /FAIL {2}BFF_ISSUER_URL: the token endpoint http:\/\/localhost:\d+\/token did not answer the client credentials probe: HTTP 503/],
+  ];
+
+  test.each(REFUSALS)('a token endpoint answering %s: exit 1, naming what to fix', async (_name, answer, line) => {
+    methods.tokenEndpoint.answer('authorization_code', answer);
+    const { code, output } = await check(envFor('client_secret_basic', true));
+    expect(output).toMatch(line);
+    expect(output.match(/^ {2}FAIL/gm)).toHaveLength(1);
+    expect(code).toBe(1);
+    expectNoSecret(output);
+  });
+
+  test('an answer that proves neither (invalid_request) is a warning, not a failure', async () => {
+    methods.tokenEndpoint.answer('authorization_code', { error: 'invalid_request', description: 'redirect_uri mismatch' });
+    const { code, output } = await check(envFor('client_secret_basic', true));
+    expect(output).toMatch(/warn {2}BFF_CLIENT_SECRET: the token endpoint .* answered the client credentials probe with invalid_request, HTTP 400: "redirect_uri mismatch", which proves neither/);
+    expect(code).toBe(0);
+  });
+});
+
 describe('node src/index.ts --check', () => {
   function run(env: Record<string, string>): Promise<{ code: number | null; stdout: string }> {
     return new Promise((done, reject) => {
@@ -170,6 +266,13 @@ describe('node src/index.ts --check', () => {
     expect(stdout).toContain('Result: OK');
     expect(stdout).not.toContain('listening');
     expect(code).toBe(0);
+  }, 20_000);
+
+  test('exits 1 on a wrong client secret, naming BFF_CLIENT_SECRET', async () => {
+    const { code, stdout } = await run({ ...good, BFF_CLIENT_SECRET_FILE: '', BFF_CLIENT_SECRET: 'a-wrong-secret-of-sufficient-length' });
+    expect(stdout).toMatch(/FAIL {2}BFF_CLIENT_SECRET: the token endpoint .* refused the client credentials \(invalid_client, HTTP 401/);
+    expect(stdout).not.toContain('a-wrong-secret-of-sufficient-length');
+    expect(code).toBe(1);
   }, 20_000);
 
   test('exits 1 on a broken one', async () => {

@@ -5,6 +5,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import {
   Provider,
   type Account,
+  type AdapterFactory,
   type ClientAuthMethod,
   type ClientMetadata,
   type Configuration,
@@ -134,7 +135,12 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
   const counts: IdpCounts = { authorizationCode: 0, refreshToken: 0, clientCredentials: 0, par: 0, revocation: 0 };
   const disabledAccounts = new Set<string>();
   const signingKey = testSigningKey();
-  const provider = new Provider(issuer, configure(options, clients, signingKey.jwk, disabledAccounts));
+  const storage = createIdpStorage();
+  // oidc-provider structuredClones static clients; in a test runner's VM context the clone's objects come from the host
+  // realm, and its plain-object check then refuses their JWKS keys. Clients with keys are stored as registered clients.
+  const withKeys = clients.filter((c) => c.jwks !== undefined);
+  const provider = new Provider(issuer, configure(options, clients.filter((c) => c.jwks === undefined), signingKey.jwk, disabledAccounts, storage));
+  for (const registered of withKeys) await storage('Client').upsert(registered.client_id, { ...registered });
   provider.on('grant.success', (ctx) => countGrant(counts, ctx));
   const tokenDelayMs = options.tokenEndpointDelayMs;
   // Middleware must be added before provider.callback() is taken below.
@@ -217,7 +223,7 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
   return idp;
 }
 
-function configure(options: IdpOptions, clients: ClientMetadata[], signingJwk: JWK, disabledAccounts: ReadonlySet<string>): Configuration {
+function configure(options: IdpOptions, clients: ClientMetadata[], signingJwk: JWK, disabledAccounts: ReadonlySet<string>, storage: AdapterFactory): Configuration {
   const accessTokenTtl = options.accessTokenTtl ?? 300;
   const refreshTokenTtl = options.refreshTokenTtl ?? 14 * 24 * 3600;
   return {
@@ -232,7 +238,7 @@ function configure(options: IdpOptions, clients: ClientMetadata[], signingJwk: J
         token_endpoint_auth_method: 'client_secret_basic',
       },
     ],
-    adapter: createIdpStorage(),
+    adapter: storage,
     jwks: { keys: [signingJwk] },
     cookies: { keys: COOKIE_KEYS },
     pkce: { required: () => true },
