@@ -17,14 +17,17 @@ let idp: TestIdp;
 let echo: EchoServer;
 let gw: TestGateway;
 let withSub: TestGateway;
+/** Behind a provider that refuses and fails (the test IdP's programmable token endpoint). */
+let quirky: TestGateway;
 const tokenResponses: Array<Record<string, unknown>> = [];
 
 beforeAll(async () => {
   const url = await reserveGatewayUrl();
   const subUrl = await reserveGatewayUrl();
+  const quirkyUrl = await reserveGatewayUrl();
   idp = await startIdp({
-    redirectUris: [`${url}/auth/callback`, `${subUrl}/auth/callback`],
-    postLogoutRedirectUris: [`${url}/`, `${subUrl}/`],
+    redirectUris: [`${url}/auth/callback`, `${subUrl}/auth/callback`, `${quirkyUrl}/auth/callback`],
+    postLogoutRedirectUris: [`${url}/`, `${subUrl}/`, `${quirkyUrl}/`],
     backchannelLogoutUri: `${url}/auth/backchannel-logout`,
     accessTokenTtl: ACCESS_TOKEN_TTL_SEC,
     rotateRefreshToken: true,
@@ -41,8 +44,10 @@ beforeAll(async () => {
   // startTestGateway logs at trace level and keeps every line.
   gw = await startTestGateway({ url, issuer: idp.issuer, routes, env: { BFF_REFRESH_SKEW: '0' } });
   withSub = await startTestGateway({ url: subUrl, issuer: idp.issuer, routes, env: { BFF_LOG_SUB: 'true' } });
+  quirky = await startTestGateway({ url: quirkyUrl, issuer: idp.issuer, routes, env: { BFF_REFRESH_SKEW: '0' } });
 });
 afterAll(async () => {
+  await quirky?.close();
   await withSub?.close();
   await gw?.close();
   await echo?.close();
@@ -157,6 +162,81 @@ describe('at trace level, through login, API calls, refresh, logout and back-cha
     expect(line).toMatchObject({ level: 50, route: '/api/down', res: { statusCode: 502 }, session: false, msg: 'request errored' });
     expect(line).not.toHaveProperty('err');
     expect(line?.upstreamTime).toEqual(expect.any(Number));
+  });
+});
+
+describe('at trace level, through a quirky provider: a code exchange refused with a challenge, a failing refresh, a refused refresh', () => {
+  const secrets: Record<string, string> = {};
+
+  beforeAll(async () => {
+    const base = quirky.gateway.url;
+    const api = (cookie: string) => request(base).get('/api/echo/x').set('Cookie', cookie).set('x-csrf', '1');
+    const tokensOf = (from: number): Record<string, unknown> => tokenResponses.slice(from).at(-1) as Record<string, unknown>;
+
+    // A login whose code exchange the provider refuses (401 + WWW-Authenticate), quoting the code back in its description.
+    const jar = new CookieJar();
+    const back = await followRedirects(jar, `${quirky.url}/auth/login`, { stopAt: (u) => u.pathname === '/auth/callback' });
+    const callback = new URL(back.location as string);
+    secrets.refusedCode = callback.searchParams.get('code') as string;
+    secrets.refusedState = callback.searchParams.get('state') as string;
+    secrets.refusedTxCookie = jar.get(quirky.url, 'bff-tx') as string;
+    idp.tokenEndpoint.answer(
+      'authorization_code',
+      { status: 401, error: 'invalid_client', description: `client authentication failed for code ${secrets.refusedCode}`, wwwAuthenticate: 'Basic realm="idp"' },
+      1,
+    );
+    const refused = await request(base).get(callback.pathname + callback.search).set('Cookie', `bff-tx=${secrets.refusedTxCookie}`);
+    expect(refused.status).toBe(400);
+
+    // A session whose refresh fails: the provider answers 500, then drops the connection (after the back-off).
+    let from = tokenResponses.length;
+    const failing = await loginThroughGateway(quirky.url);
+    const failingTokens = tokensOf(from);
+    await delay(ACCESS_TOKEN_TTL_SEC * 1000 + 200);
+    idp.tokenEndpoint.answer('refresh_token', { status: 500, body: `refresh of ${String(failingTokens.refresh_token)} failed` });
+    try {
+      expect((await api(failing.cookieHeader)).status).toBe(503);
+    } finally {
+      idp.tokenEndpoint.clear();
+    }
+
+    // A session whose refresh the provider refuses, echoing the refresh token in its description.
+    from = tokenResponses.length;
+    const dead = await loginThroughGateway(quirky.url);
+    const deadTokens = tokensOf(from);
+    await delay(ACCESS_TOKEN_TTL_SEC * 1000 + 200);
+    idp.tokenEndpoint.answer('refresh_token', { error: 'invalid_request', description: `unknown refresh token ${String(deadTokens.refresh_token)}` });
+    try {
+      expect((await api(dead.cookieHeader)).status).toBe(401);
+    } finally {
+      idp.tokenEndpoint.clear();
+    }
+
+    for (const [label, tokens] of [['failing', failingTokens], ['dead', deadTokens]] as const) {
+      for (const name of ['access_token', 'refresh_token', 'id_token']) if (typeof tokens[name] === 'string') secrets[`${label} ${name}`] = tokens[name] as string;
+    }
+    secrets.failingCookie = failing.cookieHeader.slice('bff='.length);
+    secrets.deadCookie = dead.cookieHeader.slice('bff='.length);
+    secrets.clientSecret = TEST_CLIENT_SECRET;
+    secrets.sessionSecret = TEST_SESSION_SECRET;
+  }, 30_000);
+
+  test('the failures were logged, with their reasons', () => {
+    const logs = quirky.logs.join('');
+    expect(logs).toContain('"reason":"invalid_client"');
+    expect(logs).toContain('token refresh failed; session kept');
+    expect(logs).toContain('"reason":"http_500"');
+    expect(logs).toContain('refresh token rejected; session ended');
+    expect(logs).toContain('"reason":"invalid_request"');
+    expect(Object.keys(secrets).filter((name) => name.includes('refresh_token'))).toHaveLength(2);
+  });
+
+  test('no log line holds the code, a token, a cookie, a secret or the provider\'s description quoting them', () => {
+    const logs = quirky.logs.join('');
+    const leaked = Object.entries(secrets).filter(([, value]) => logs.includes(value)).map(([name]) => name);
+    expect(leaked).toEqual([]);
+    expect(logs).not.toContain('client authentication failed for code');
+    expect(logs).not.toContain('unknown refresh token');
   });
 });
 
