@@ -4,6 +4,7 @@ import type { GatewayConfig } from './config/types.ts';
 import { describeUnknown, unknownVariables } from './config/variables.ts';
 import { startGateway } from './gateway.ts';
 import { runCheck } from './ops/check.ts';
+import { helpText, packageVersion } from './ops/help.ts';
 import { createProcessLogger } from './ops/logger.ts';
 
 /** Exit code for an invalid configuration, distinct from a crash. */
@@ -12,11 +13,28 @@ const EXIT_CONFIG = 2;
 const CLOSE_MARGIN_MS = 5_000;
 const SIGNAL_NUMBERS: Record<string, number> = { SIGINT: 2, SIGTERM: 15 };
 
+/** Command-line options; anything else is refused rather than ignored (a mistyped `--chek` must not start the gateway). */
+const OPTIONS = new Set(['--check', '--strict', '--help', '-h', '--version', '-v']);
+
 async function main(): Promise<void> {
-  if (process.argv.includes('--check')) {
-    process.exitCode = await runCheck({ env: process.env, cwd: process.cwd(), write: (line) => process.stdout.write(`${line}\n`) });
+  const args = process.argv.slice(2);
+  const unknown = args.find((arg) => !OPTIONS.has(arg));
+  if (unknown !== undefined) return usageError(`unknown option ${unknown}`);
+  // Neither needs any configuration: they come before it is read.
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(helpText());
     return;
   }
+  if (args.includes('--version') || args.includes('-v')) {
+    process.stdout.write(`${packageVersion()}\n`);
+    return;
+  }
+  const strict = args.includes('--strict');
+  if (args.includes('--check')) {
+    process.exitCode = await runCheck({ env: process.env, cwd: process.cwd(), write: (line) => process.stdout.write(`${line}\n`), strict });
+    return;
+  }
+  if (strict) return usageError('--strict goes with --check');
 
   let config: GatewayConfig;
   try {
@@ -60,6 +78,11 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+}
+
+function usageError(problem: string): void {
+  process.stderr.write(`bff-gateway: ${problem}; see bff-gateway --help\n`);
+  process.exitCode = EXIT_CONFIG;
 }
 
 main().catch((err: unknown) => {

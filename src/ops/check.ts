@@ -16,6 +16,8 @@ export interface CheckOptions {
   cwd: string;
   /** Receives the report, one line per call. */
   write(line: string): void;
+  /** `--strict`: an unknown `BFF_*` variable (usually a typo) fails the check instead of warning. */
+  strict?: boolean;
   /** Per network check (IdP discovery, Redis PING); default 5 s. */
   timeoutMs?: number;
 }
@@ -57,7 +59,7 @@ export async function runCheck(options: CheckOptions): Promise<number> {
     for (const problem of err.problems) report('FAIL', problem);
   }
 
-  for (const unknown of unknownVariables(env)) report('warn', describeUnknown(unknown));
+  for (const unknown of unknownVariables(env)) report(options.strict ? 'FAIL' : 'warn', describeUnknown(unknown));
 
   if (config) printConfiguration(config, env, write);
 

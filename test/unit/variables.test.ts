@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from '@jest/globals';
-import { CONFIG_VARIABLES, KNOWN_VARIABLES, maskUrl, unknownVariables } from '../../src/config/variables.ts';
+import { CONFIG_VARIABLES, ENV_FILE_VARIABLE, KNOWN_VARIABLES, maskUrl, unknownVariables } from '../../src/config/variables.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const read = (path: string): string => readFileSync(resolve(ROOT, path), 'utf8');
@@ -48,6 +48,14 @@ describe('one list of variables, kept in step with the code and the documentatio
   test('the README configuration table has a row for every variable', () => {
     const readme = read('README.md');
     for (const name of [...names, 'BFF_ENV_FILE']) expect([name, new RegExp(`^\\| \`${name}\``, 'm').test(readme)]).toEqual([name, true]);
+  });
+
+  test('--help states each default as the README table does', () => {
+    const readme = read('README.md');
+    for (const variable of [...CONFIG_VARIABLES, ENV_FILE_VARIABLE]) {
+      const cell = new RegExp(`^\\| \`${variable.name}\`(?: \\(secret\\))? \\| (.*?) \\|`, 'm').exec(readme)?.[1];
+      expect([variable.name, cell]).toEqual([variable.name, variable.default]);
+    }
   });
 
   test('.env.example documents every variable and every _FILE form', () => {
