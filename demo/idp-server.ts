@@ -43,7 +43,7 @@ console.log(`
     BFF_ALLOW_INSECURE_ISSUER=true
     BFF_CLIENT_ID=${DEMO_CLIENT_ID}
     BFF_CLIENT_SECRET=${DEMO_CLIENT_SECRET}
-    BFF_SESSION_SECRETS=<run: node -e "console.log(require('crypto').randomBytes(48).toString('base64'))">
+    BFF_SESSION_SECRETS=<a new one from: npx bff-gateway secret (in a checkout: node src/index.ts secret)>
 
   The IdP is on localhost and the gateway on 127.0.0.1 on purpose: browsers do not scope
   cookies by port, and the two would overwrite each other's. Ctrl+C stops it.

@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig } from './config/load.ts';
 import { withEnvFile } from './config/env-file.ts';
+import { newSessionSecret } from './config/secrets.ts';
 import type { GatewayConfig } from './config/types.ts';
 import { describeUnknown, unknownVariables } from './config/variables.ts';
 import { startGateway } from './gateway.ts';
@@ -15,9 +16,16 @@ const SIGNAL_NUMBERS: Record<string, number> = { SIGINT: 2, SIGTERM: 15 };
 
 /** Command-line options; anything else is refused rather than ignored (a mistyped `--chek` must not start the gateway). */
 const OPTIONS = new Set(['--check', '--strict', '--help', '-h', '--version', '-v']);
+/** Commands, as the first argument. */
+const COMMANDS = new Set(['secret']);
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
+  if (args[0] !== undefined && COMMANDS.has(args[0])) {
+    if (args.length > 1) return usageError(`${args[0]} takes no options`);
+    process.stdout.write(`${newSessionSecret()}\n`);
+    return;
+  }
   const unknown = args.find((arg) => !OPTIONS.has(arg));
   if (unknown !== undefined) return usageError(`unknown option ${unknown}`);
   // Neither needs any configuration: they come before it is read.

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Env } from './env-file.ts';
@@ -38,4 +39,12 @@ export function resolveSecretFiles(env: Env, cwd: string): { env: Env; problems:
     }
   }
   return { env: out, problems, unreadable };
+}
+
+/**
+ * A new entry for `BFF_SESSION_SECRETS` (`bff-gateway secret`): 48 random bytes, base64, so
+ * 64 characters, well above the 32-byte minimum; printable, so it survives env files and YAML.
+ */
+export function newSessionSecret(): string {
+  return randomBytes(48).toString('base64');
 }

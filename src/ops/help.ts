@@ -22,11 +22,12 @@ export function helpText(): string {
   return [
     `bff-gateway ${packageVersion()}: a Backend-for-Frontend authentication gateway (OpenID Connect).`,
     '',
-    'Usage: bff-gateway [option]        (or node dist/index.js [option])',
+    'Usage: bff-gateway [option | secret]        (or node dist/index.js …)',
     '  (none)            start the gateway',
     '  --check           check the configuration, the routes file, the OpenID provider (discovery and the',
     '                    client credentials) and Redis, print a report; exit 0 when nothing is wrong, 1 otherwise',
     '  --check --strict  the same, and unknown BFF_* variables (usually typos) are failures, not warnings',
+    '  secret            print a new random session secret (an entry for BFF_SESSION_SECRETS)',
     '  --help            this text',
     '  --version         the version',
     '',

@@ -46,6 +46,16 @@ function run(args: string[], env: Record<string, string> = {}): Promise<Outcome>
 }
 
 describe('with an empty environment', () => {
+  test('secret prints a new session secret each time: 64 base64 characters (48 random bytes)', async () => {
+    const first = await run(['secret']);
+    const second = await run(['secret']);
+    expect([first.code, first.stderr]).toEqual([0, '']);
+    expect(first.stdout).toMatch(/^[A-Za-z0-9+/]{64}\n$/);
+    expect(Buffer.from(first.stdout.trim(), 'base64')).toHaveLength(48);
+    expect(second.stdout).not.toBe(first.stdout);
+    expect((await run(['secret', '--check'])).code).toBe(2);
+  });
+
   test('--help exits 0 and lists every variable with its default', async () => {
     const { code, stdout, stderr } = await run(['--help']);
     expect(stderr).toBe('');
