@@ -1,14 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import http, { type IncomingHttpHeaders } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingHttpHeaders } from 'node:http';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { WebSocketServer } from 'ws';
 import { ConfigError } from '../../src/config/load.ts';
 import { loginThroughGateway } from '../support/browser-flow.ts';
 import type { EchoReply } from '../support/echo.ts';
 import { RawConnection, rawExchange, waitUntil, type RawResponse } from '../support/raw-socket.ts';
 import { loadConfigWithRoutes } from '../support/routes-config.ts';
 import { startStack, type Stack } from '../support/stack.ts';
+import { startWsEcho, type WsEcho } from '../support/websocket.ts';
 
 /**
  * No browser header can claim an identity, an address, a URL or a method that the gateway
@@ -61,36 +60,15 @@ function echoed(res: RawResponse): EchoReply {
   return JSON.parse(res.text) as EchoReply;
 }
 
-/** A WebSocket upstream that keeps each handshake's headers. */
-type WsUpstream = { url: string; handshakes: IncomingHttpHeaders[]; close(): Promise<void> };
-
-async function startWsUpstream(): Promise<WsUpstream> {
-  const server = http.createServer((_req, res) => res.writeHead(426).end());
-  const wss = new WebSocketServer({ server });
-  const handshakes: IncomingHttpHeaders[] = [];
-  wss.on('connection', (_socket, req) => handshakes.push(req.headers));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    handshakes,
-    async close() {
-      for (const client of wss.clients) client.terminate();
-      await new Promise<void>((resolve) => wss.close(() => resolve()));
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
 describe('on a default route', () => {
   let stack: Stack;
-  let ws: WsUpstream;
+  let ws: WsEcho;
   let host: string;
   let cookie: string;
   let accessToken: string;
 
   beforeAll(async () => {
-    ws = await startWsUpstream();
+    ws = await startWsEcho();
     stack = await startStack({
       routes: [
         { prefix: '/api/echo', target: 'ECHO', token: 'user', userHeaders: ['email'] },

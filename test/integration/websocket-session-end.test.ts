@@ -1,15 +1,13 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import request from 'supertest';
-import { WebSocket, WebSocketServer } from 'ws';
+import { WebSocket } from 'ws';
 import { CookieJar, loginThroughGateway } from '../support/browser-flow.ts';
 import { startEcho, type EchoServer } from '../support/echo.ts';
 import { reserveGatewayUrl, startTestGateway, type TestGateway } from '../support/gateway.ts';
 import { startIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type TestIdp } from '../support/idp.ts';
 import { rawRedis } from '../support/stack.ts';
-import { upgradeOutcome } from '../support/websocket.ts';
+import { startWsEcho, upgradeOutcome, type WsEcho } from '../support/websocket.ts';
 
 /**
  * A WebSocket is authorised by a session at its handshake; it must not
@@ -25,31 +23,11 @@ const ACCESS_TOKEN_TTL_SEC = 2;
 const IDLE_SEC = 2;
 const ABSOLUTE_SEC = 5;
 
-/** A WebSocket echo upstream that knows how many of its connections are open. */
-type WsUpstream = { url: string; open(): number; close(): Promise<void> };
-
-async function startWsUpstream(): Promise<WsUpstream> {
-  const server = http.createServer((_req, res) => res.writeHead(426).end());
-  const wss = new WebSocketServer({ server });
-  wss.on('connection', (socket) => socket.on('message', (data) => socket.send(`echo:${data.toString()}`)));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    open: () => wss.clients.size,
-    async close() {
-      for (const client of wss.clients) client.terminate();
-      await new Promise<void>((resolve) => wss.close(() => resolve()));
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
 type Closed = { code: number; reason: string; at: number };
 type Tracked = { socket: WebSocket; closed: Promise<Closed> };
 
 let idp: TestIdp;
-let upstream: WsUpstream;
+let upstream: WsEcho;
 let echo: EchoServer;
 /** Two instances behind one public URL, sharing one Redis; the IdP's back-channel logouts reach A. */
 let a: TestGateway;
@@ -76,7 +54,7 @@ beforeAll(async () => {
   idp.provider.on('grant.success', (ctx) => {
     if (ctx.body && typeof ctx.body === 'object') tokenResponses.push({ ...(ctx.body as Record<string, unknown>) });
   });
-  upstream = await startWsUpstream();
+  upstream = await startWsEcho();
   echo = await startEcho();
   const routes = [
     { prefix: '/api/ws', target: upstream.url, token: 'user', websocket: true },

@@ -1,35 +1,10 @@
 import http, { type IncomingHttpHeaders } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { WebSocket, WebSocketServer } from 'ws';
+import { WebSocket } from 'ws';
 import { loginThroughGateway } from '../support/browser-flow.ts';
 import { startStack, type Stack } from '../support/stack.ts';
-import { nextMessage, upgradeOutcome } from '../support/websocket.ts';
-
-/** A WebSocket echo upstream that counts connections and keeps each handshake's headers. */
-type WsEcho = { url: string; handshakes: IncomingHttpHeaders[]; close(): Promise<void> };
-
-async function startWsEcho(): Promise<WsEcho> {
-  const server = http.createServer((_req, res) => res.writeHead(426).end());
-  const wss = new WebSocketServer({ server });
-  const handshakes: IncomingHttpHeaders[] = [];
-  wss.on('connection', (socket, req) => {
-    handshakes.push(req.headers);
-    socket.on('message', (data) => socket.send(`echo:${data.toString()}`));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    handshakes,
-    async close() {
-      for (const client of wss.clients) client.terminate();
-      await new Promise<void>((resolve) => wss.close(() => resolve()));
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
+import { nextMessage, startWsEcho, upgradeOutcome, type WsEcho } from '../support/websocket.ts';
 
 let stack: Stack;
 let upstream: WsEcho;
