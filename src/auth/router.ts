@@ -14,6 +14,7 @@ import type { UserSession } from '../session/types.ts';
 import { sendLoginFailure, type LoginFailure } from './error-page.ts';
 import { sendNavigationProblem } from './navigation-failure.ts';
 import type { LoginTransactions } from './transaction.ts';
+import { absoluteDeadline } from '../session/lifetime.ts';
 
 export interface AuthRouterDeps {
   config: GatewayConfig;
@@ -98,8 +99,7 @@ export function authRouter(deps: AuthRouterDeps): Router {
       claims: result.claims,
       ...result.tokens,
       createdAt: now,
-      // Never longer than the refresh token lives, when the IdP says how long that is.
-      absoluteExpiresAt: Math.min(now + config.sessionAbsoluteTimeoutSec * 1000, result.tokens.refreshTokenExpiresAt ?? Infinity),
+      absoluteExpiresAt: absoluteDeadline(now + config.sessionAbsoluteTimeoutSec * 1000, result.tokens.refreshTokenExpiresAt),
       logoutSid: randomBytes(16).toString('base64url'),
       ...(result.idpSid ? { idpSid: result.idpSid } : {}),
     };

@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { RequestHandler } from 'express';
 import { createProxyMiddleware } from 'http-proxy-middleware';
 import { HttpProblem, sendProblem } from './problem.ts';
+import { isGatewayPath } from './gateway-paths.ts';
 
 export interface SpaDevProxy {
   /** Everything but `/api` and `/auth` goes to the dev server. */
@@ -43,7 +44,7 @@ export function spaDevProxy(target: URL): SpaDevProxy {
   });
   return {
     handle: (req, res, next) => {
-      if (/^\/(api|auth)(\/|$)/.test(req.path)) return next();
+      if (isGatewayPath(req.path)) return next();
       // The gateway answered `Expect` already; forwarded, it would make the proxy library skip its per-request hooks.
       delete req.headers.expect;
       void proxy(req, res, next);

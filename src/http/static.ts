@@ -2,6 +2,7 @@ import { realpathSync } from 'node:fs';
 import { realpath } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import express, { Router, type Request } from 'express';
+import { isGatewayPath } from './gateway-paths.ts';
 
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 /**
@@ -108,7 +109,7 @@ function resolvedOrUndefined(resolve: () => string): string | undefined {
 /** A browser navigation to an SPA route: GET/HEAD, wants HTML, not a file, not the gateway's own paths. */
 export function isNavigation(req: Request): boolean {
   if (req.method !== 'GET' && req.method !== 'HEAD') return false;
-  if (/^\/(api|auth)(\/|$)/.test(req.path)) return false;
+  if (isGatewayPath(req.path)) return false;
   // A missing file (`/favicon.ico`, `/assets/app.123.js`) is a 404, not the SPA shell.
   if (/\.[A-Za-z0-9]+$/.test(req.path)) return false;
   return req.accepts(['html', 'json']) === 'html';

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { HttpProblem } from '../http/problem.ts';
 import { describe, type OidcClient } from '../oidc/client.ts';
+import { renewalTime } from './freshness.ts';
 
 /** Used when the IdP does not say how long its token lives. */
 const DEFAULT_LIFETIME_MS = 60_000;
@@ -50,8 +51,7 @@ export class ClientTokenCache {
       const tokens = await this.oidc.clientCredentials(parameters);
       const now = Date.now();
       const expiresAt = tokens.accessTokenExpiresAt ?? now + DEFAULT_LIFETIME_MS;
-      // Same rule as user tokens: a short-lived token is renewed at half its life rather than on every call.
-      const renewAt = expiresAt - Math.min(this.skewMs, (expiresAt - now) / 2);
+      const renewAt = renewalTime(expiresAt, now, this.skewMs);
       this.cache.set(key, { accessToken: tokens.accessToken, renewAt });
       return tokens.accessToken;
     } catch (err) {

@@ -5,12 +5,14 @@ import type { OidcClient } from '../oidc/client.ts';
 import { IdpInvalidResponseError, isIdpError, type IdpError } from '../oidc/errors.ts';
 import { refreshLockKey, type EncryptedStore } from '../session/encrypted-store.ts';
 import { splitSessionId } from '../session/ids.ts';
-import type { KeyValueStore } from '../session/kv.ts';
+import { forSession } from '../store/errors.ts';
+import type { KeyValueStore } from '../store/kv.ts';
 import type { SessionEnder } from '../session/session-end.ts';
 import type { UserSession } from '../session/types.ts';
 import { isExpired, needsRefresh } from './freshness.ts';
 import { refreshFailureEndsSession } from './refresh-policy.ts';
-import type { TokenSet } from './types.ts';
+import type { TokenSet } from '../oidc/token-set.ts';
+import { absoluteDeadline } from '../session/lifetime.ts';
 
 /** Longer than the IdP request timeout (10 s), so a lock cannot expire under a refresh still in flight. */
 const LOCK_TTL_MS = 15_000;
@@ -102,7 +104,7 @@ export class TokenRefresher {
     const lockKey = refreshLockKey(storeId);
     const giveUpAt = Date.now() + WAIT_LIMIT_MS;
     for (;;) {
-      const token = await kv.acquireLock(lockKey, LOCK_TTL_MS);
+      const token = await forSession(kv.acquireLock(lockKey, LOCK_TTL_MS));
       if (token !== undefined) {
         try {
           return await this.refreshHoldingLock(sid, storeId, { key: lockKey, token });
@@ -111,7 +113,7 @@ export class TokenRefresher {
         }
       }
       // Another instance is refreshing this session: wait for it, then use what it stored.
-      while (await kv.isLocked(lockKey)) {
+      while (await forSession(kv.isLocked(lockKey))) {
         if (Date.now() > giveUpAt) return { kind: 'unavailable', retryAfterSec: Math.ceil(this.backoffMs / 1000) };
         await delay(POLL_MS);
       }
@@ -166,7 +168,7 @@ export class TokenRefresher {
       // Without rotation the IdP sends no new refresh token: the old one stays valid.
       refreshToken: tokens.refreshToken ?? user.refreshToken,
       idToken: tokens.idToken ?? user.idToken,
-      absoluteExpiresAt: Math.min(user.absoluteExpiresAt, tokens.refreshTokenExpiresAt ?? Infinity),
+      absoluteExpiresAt: absoluteDeadline(user.absoluteExpiresAt, tokens.refreshTokenExpiresAt),
     };
     const written = await sessions.replace(sid, { ...current, user: updated }, fence);
     if (written === 'gone') {
@@ -180,7 +182,7 @@ export class TokenRefresher {
 
   /** Milliseconds until the session's back-off ends; 0 when there is none. */
   private async backoffLeft(storeId: string): Promise<number> {
-    const until = Number(await this.deps.kv.get(backoffKey(storeId)));
+    const until = Number(await forSession(this.deps.kv.get(backoffKey(storeId))));
     return Number.isFinite(until) ? Math.max(0, until - Date.now()) : 0;
   }
 }
