@@ -15,6 +15,7 @@ import { sendLoginFailure, type LoginFailure } from './error-page.ts';
 import { sendNavigationProblem } from './navigation-failure.ts';
 import type { LoginTransactions } from './transaction.ts';
 import { absoluteDeadline } from '../session/lifetime.ts';
+import { sessionCookieAttributes } from '../http/cookies.ts';
 
 export interface AuthRouterDeps {
   config: GatewayConfig;
@@ -162,7 +163,7 @@ export function authRouter(deps: AuthRouterDeps): Router {
     const storeId = splitSessionId(req.sessionID)?.storeId;
     await destroySession(req);
     if (storeId) await deps.index.remove(storeId, owner(user));
-    res.clearCookie(config.cookieName, { httpOnly: true, secure: config.secure, sameSite: config.sameSite, path: '/' });
+    res.clearCookie(config.cookieName, sessionCookieAttributes(config));
     logger.info({ event: 'logout' }, 'logout completed');
     return oidc.endSessionUrl(user.idToken);
   }

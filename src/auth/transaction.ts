@@ -4,7 +4,7 @@ import type { LoginChecks } from '../oidc/client.ts';
 import type { SessionCipher } from '../session/crypto.ts';
 import { newSessionId, splitSessionId } from '../session/ids.ts';
 import type { KeyValueStore } from '../session/kv.ts';
-import { readCookie } from '../http/cookies.ts';
+import { readCookie, transactionCookieAttributes } from '../http/cookies.ts';
 
 export const LOGIN_TRANSACTION_TTL_MS = 10 * 60 * 1000;
 
@@ -45,13 +45,7 @@ export class LoginTransactions {
       this.kv.set(key, this.cipher.encrypt(JSON.stringify(tx), sessionKey, key), LOGIN_TRANSACTION_TTL_MS),
       ...(previous ? [this.kv.delete(previous)] : []),
     ]);
-    res.cookie(this.config.txCookieName, id, {
-      httpOnly: true,
-      secure: this.config.secure,
-      sameSite: 'lax',
-      path: '/',
-      maxAge: LOGIN_TRANSACTION_TTL_MS,
-    });
+    res.cookie(this.config.txCookieName, id, { ...transactionCookieAttributes(this.config), maxAge: LOGIN_TRANSACTION_TTL_MS });
   }
 
   /**
@@ -62,7 +56,7 @@ export class LoginTransactions {
   async take(req: Request, res: Response): Promise<{ found: false; reason: 'no_cookie' | 'unknown' } | { found: true; tx: LoginTransaction }> {
     const id = readCookie(req, this.config.txCookieName);
     // Whatever happens next, this browser's transaction cookie is spent.
-    if (id !== undefined) res.clearCookie(this.config.txCookieName, { httpOnly: true, secure: this.config.secure, sameSite: 'lax', path: '/' });
+    if (id !== undefined) res.clearCookie(this.config.txCookieName, transactionCookieAttributes(this.config));
     const parts = id === undefined ? undefined : splitSessionId(id);
     if (!parts) return { found: false, reason: id === undefined ? 'no_cookie' : 'unknown' };
     const key = `tx:${parts.storeId}`;

@@ -16,3 +16,21 @@ export function readCookie(req: IncomingMessage, name: string): string | undefin
   }
   return undefined;
 }
+
+/** What every cookie of the gateway's carries: script cannot read it, and it is sent on every path of this host only (no Domain). */
+interface CookieAttributes {
+  httpOnly: true;
+  secure: boolean;
+  sameSite: 'strict' | 'lax';
+  path: '/';
+}
+
+/** The session cookie's attributes, for setting and for clearing it (a clear must match what was set). */
+export function sessionCookieAttributes(config: { secure: boolean; sameSite: 'strict' | 'lax' }): CookieAttributes {
+  return { httpOnly: true, secure: config.secure, sameSite: config.sameSite, path: '/' };
+}
+
+/** The login-transaction cookie's: `Lax`, because it must come back on the IdP's cross-site redirect to the callback. */
+export function transactionCookieAttributes(config: { secure: boolean }): CookieAttributes {
+  return { httpOnly: true, secure: config.secure, sameSite: 'lax', path: '/' };
+}

@@ -3,6 +3,7 @@ import type { RequestHandler } from 'express';
 import type { GatewayConfig } from '../config/types.ts';
 import type { EncryptedStore } from './encrypted-store.ts';
 import { newSessionId } from './ids.ts';
+import { sessionCookieAttributes } from '../http/cookies.ts';
 
 /**
  * express-session configured as DESIGN.md says: one HttpOnly cookie holding a
@@ -21,12 +22,6 @@ export function sessionMiddleware(config: GatewayConfig, store: EncryptedStore):
     // Not 'destroy': that also deletes the record when loading it failed (req.session is then unset too), so a
     // Redis that answers late would log the user out. Logout destroys the session explicitly.
     unset: 'keep',
-    cookie: {
-      httpOnly: true,
-      secure: config.secure,
-      sameSite: config.sameSite,
-      path: '/',
-      maxAge: config.sessionAbsoluteTimeoutSec * 1000,
-    },
+    cookie: { ...sessionCookieAttributes(config), maxAge: config.sessionAbsoluteTimeoutSec * 1000 },
   });
 }
