@@ -3,7 +3,7 @@ import type { GatewayConfig } from '../config/types.ts';
 import type { LoginChecks } from '../oidc/client.ts';
 import type { SessionCipher } from '../session/crypto.ts';
 import { newSessionId, splitSessionId } from '../session/ids.ts';
-import type { KeyValueStore } from '../session/kv.ts';
+import type { KeyValueStore } from '../store/kv.ts';
 import { readCookie, transactionCookieAttributes } from '../http/cookies.ts';
 
 export const LOGIN_TRANSACTION_TTL_MS = 10 * 60 * 1000;

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorRequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { IdpUnavailableError } from '../oidc/errors.ts';
-import { SessionStoreError } from '../session/errors.ts';
+import { SessionStoreError, StoreUnavailableError } from '../store/errors.ts';
 import { HttpProblem, problems, sendProblem } from './problem.ts';
 
 /** Answers a request whose handling threw; `path` (without query) is what a log line may name. */
@@ -23,6 +23,10 @@ export function errorResponder(logger: Logger): ErrorResponder {
     if (err instanceof SessionStoreError) {
       logger.warn({ path }, 'session store unavailable');
       return sendProblem(res, problems.sessionStoreUnavailable());
+    }
+    if (err instanceof StoreUnavailableError) {
+      logger.warn({ path }, 'store unavailable');
+      return sendProblem(res, problems.storeUnavailable());
     }
     if (err instanceof IdpUnavailableError) return sendProblem(res, problems.idpUnavailable());
     const status = typeof err === 'object' && err !== null && 'status' in err && typeof err.status === 'number' ? err.status : 500;

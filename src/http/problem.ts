@@ -68,5 +68,6 @@ export const problems = {
   csrfMissing: (header: string) => new HttpProblem(403, 'csrf_header_missing', `This request must carry the header "${header}: 1" (send it with fetch from the same origin).`),
   crossSite: () => new HttpProblem(403, 'cross_site_request', 'Cross-site requests are refused: call the gateway from a page of its own origin.'),
   sessionStoreUnavailable: () => new HttpProblem(503, 'session_store_unavailable', 'The session store is unreachable; retry shortly.', { 'Retry-After': '5' }),
+  storeUnavailable: () => new HttpProblem(503, 'store_unavailable', 'The gateway\'s store is unreachable; retry shortly.', { 'Retry-After': '5' }),
   idpUnavailable: () => new HttpProblem(503, 'idp_unavailable', 'The OpenID provider is not reachable yet; retry shortly.', { 'Retry-After': '5' }),
 };

@@ -3,7 +3,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import type { RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { RateLimit } from '../config/types.ts';
-import type { KeyValueStore } from '../session/kv.ts';
+import type { KeyValueStore } from '../store/kv.ts';
 import { HttpProblem, sendProblem } from './problem.ts';
 
 export interface RateLimiterOptions extends RateLimit {

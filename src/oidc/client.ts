@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import * as client from 'openid-client';
 import type { GatewayConfig } from '../config/types.ts';
-import type { TokenSet } from '../tokens/types.ts';
+import type { TokenSet } from './token-set.ts';
 import { classifyIdpError } from './classify.ts';
 import { clientAuthentication } from './client-auth.ts';
 import { IdpInvalidResponseError, IdpUnavailableError, isIdpError, type IdpEndpoint } from './errors.ts';

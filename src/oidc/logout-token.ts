@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
-import type { KeyValueStore } from '../session/kv.ts';
+import type { KeyValueStore } from '../store/kv.ts';
 import type { OidcClient } from './client.ts';
 
 const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';

@@ -9,7 +9,7 @@ import { resolveSecretFiles } from '../config/secrets.ts';
 import type { GatewayConfig, RedisTopology } from '../config/types.ts';
 import { CONFIG_VARIABLES, describeUnknown, maskUrl, unknownVariables } from '../config/variables.ts';
 import { probeClientCredentials, type CredentialsVerdict } from '../oidc/credentials-probe.ts';
-import { createRedisConnection } from '../session/redis-client.ts';
+import { createRedisConnection } from '../store/redis-client.ts';
 
 export interface CheckOptions {
   env: Env;

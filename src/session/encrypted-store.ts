@@ -1,7 +1,7 @@
 import session from 'express-session';
 import type { SessionData, Store } from 'express-session';
 import type { SessionCipher } from './crypto.ts';
-import { SessionStoreError } from './errors.ts';
+import { SessionStoreError } from '../store/errors.ts';
 import { splitSessionId } from './ids.ts';
 import { StoreSessionRecords, type LockFence, type ReplaceResult, type SessionRecords } from './records.ts';
 

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { RedisClient, RedisSubscriber } from './redis-client.ts';
+import type { RedisClient, RedisSubscriber } from '../store/redis-client.ts';
 
 const CHANNEL = 'bff:session-invalidate';
 /** Sent to every subscriber when its own view may have missed messages: drop everything. */

@@ -1,8 +1,8 @@
 import type { SessionData, Store } from 'express-session';
-import { withDeadline } from './deadline.ts';
-import { SessionStoreError } from './errors.ts';
-import type { KeyValueStore } from './kv.ts';
-import type { RedisClient } from './redis-client.ts';
+import { withDeadline } from '../store/deadline.ts';
+import { forSession, SessionStoreError } from '../store/errors.ts';
+import type { KeyValueStore } from '../store/kv.ts';
+import type { RedisClient } from '../store/redis-client.ts';
 
 /** A lock whose owner alone may write: protects tokens from an instance whose lock expired mid-refresh. */
 export interface LockFence {
@@ -96,7 +96,7 @@ export class StoreSessionRecords implements SessionRecords {
   }
 
   async replace(innerId: string, value: object, _ttlMs: number, fence?: LockFence): Promise<ReplaceResult> {
-    if (fence && this.kv && !(await this.kv.holdsLock(fence.key, fence.token))) return 'lost-lock';
+    if (fence && this.kv && !(await forSession(this.kv.holdsLock(fence.key, fence.token)))) return 'lost-lock';
     const existing = await new Promise<SessionData | null | undefined>((resolve, reject) =>
       this.inner.get(innerId, (err, data) => (err ? reject(new SessionStoreError(err)) : resolve(data))),
     );

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { KeyValueStore } from './kv.ts';
+import { forSession } from '../store/errors.ts';
+import type { KeyValueStore } from '../store/kv.ts';
 
 export interface SessionOwner {
   /** The IdP's issuer: a sub or sid is only unique per issuer. */
@@ -27,19 +28,19 @@ export class SessionIndex {
   }
 
   async add(storeId: string, owner: SessionOwner, ttlMs: number): Promise<void> {
-    await this.kv.addToSet(keyFor('sub', owner.issuer, owner.sub), storeId, ttlMs);
-    if (owner.sid) await this.kv.addToSet(keyFor('sid', owner.issuer, owner.sid), storeId, ttlMs);
+    await forSession(this.kv.addToSet(keyFor('sub', owner.issuer, owner.sub), storeId, ttlMs));
+    if (owner.sid) await forSession(this.kv.addToSet(keyFor('sid', owner.issuer, owner.sid), storeId, ttlMs));
   }
 
   async remove(storeId: string, owner: SessionOwner): Promise<void> {
-    await this.kv.removeFromSet(keyFor('sub', owner.issuer, owner.sub), storeId);
-    if (owner.sid) await this.kv.removeFromSet(keyFor('sid', owner.issuer, owner.sid), storeId);
+    await forSession(this.kv.removeFromSet(keyFor('sub', owner.issuer, owner.sub), storeId));
+    if (owner.sid) await forSession(this.kv.removeFromSet(keyFor('sid', owner.issuer, owner.sid), storeId));
   }
 
   /** Store ids of the sessions a logout token names: by `sid` when it has one, else every session of `sub`. */
   async find(issuer: string, claims: { sub?: string; sid?: string }): Promise<string[]> {
-    if (claims.sid) return this.kv.members(keyFor('sid', issuer, claims.sid));
-    if (claims.sub) return this.kv.members(keyFor('sub', issuer, claims.sub));
+    if (claims.sid) return forSession(this.kv.members(keyFor('sid', issuer, claims.sid)));
+    if (claims.sub) return forSession(this.kv.members(keyFor('sub', issuer, claims.sub)));
     return [];
   }
 
@@ -48,6 +49,6 @@ export class SessionIndex {
     const keys: string[] = [];
     if (claims.sid) keys.push(keyFor('sid', issuer, claims.sid));
     else if (claims.sub) keys.push(keyFor('sub', issuer, claims.sub));
-    await this.kv.delete(...keys);
+    await forSession(this.kv.delete(...keys));
   }
 }

@@ -3,11 +3,11 @@ import { RedisStore } from 'connect-redis';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config/types.ts';
 import { SessionCipher } from './crypto.ts';
-import { DeadlineStore } from './deadline.ts';
+import { DeadlineStore } from './deadline-store.ts';
 import { EncryptedStore } from './encrypted-store.ts';
 import { LocalInvalidationBus, RedisInvalidationBus, type InvalidationBus } from './invalidation.ts';
-import { MemoryKeyValueStore, RedisKeyValueStore, type KeyValueStore } from './kv.ts';
-import { createRedisConnection } from './redis-client.ts';
+import { MemoryKeyValueStore, RedisKeyValueStore, type KeyValueStore } from '../store/kv.ts';
+import { createRedisConnection } from '../store/redis-client.ts';
 import { RedisSessionRecords, StoreSessionRecords } from './records.ts';
 
 const SESSION_PREFIX = 'bff:sess:';

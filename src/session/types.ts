@@ -1,4 +1,4 @@
-import type { TokenSet } from '../tokens/types.ts';
+import type { TokenSet } from '../oidc/token-set.ts';
 
 /** What the gateway keeps for a signed-in browser. Lives only encrypted in the store. */
 export interface UserSession extends TokenSet {

@@ -5,9 +5,9 @@ import { pino } from 'pino';
 import { SessionCipher } from '../../src/session/crypto.ts';
 import { EncryptedStore, refreshLockKey } from '../../src/session/encrypted-store.ts';
 import { newSessionId, splitSessionId } from '../../src/session/ids.ts';
-import { MemoryKeyValueStore, RedisKeyValueStore, type KeyValueStore } from '../../src/session/kv.ts';
+import { MemoryKeyValueStore, RedisKeyValueStore, type KeyValueStore } from '../../src/store/kv.ts';
 import { RedisSessionRecords, StoreSessionRecords } from '../../src/session/records.ts';
-import { createRedisClient, type RedisClient } from '../../src/session/redis-client.ts';
+import { createRedisClient, type RedisClient } from '../../src/store/redis-client.ts';
 import type { UserSession } from '../../src/session/types.ts';
 
 const cipher = new SessionCipher(['records-test-secret-0123456789-abcdefghijklmnop']);

@@ -4,7 +4,7 @@ import request from 'supertest';
 import { parseRate, readAbuseLimits } from '../../src/config/abuse-limits.ts';
 import { clientKey, rateLimit, rateLimitKey, retryAfterSeconds } from '../../src/http/rate-limit.ts';
 import { createLogger } from '../../src/ops/logger.ts';
-import { MemoryKeyValueStore } from '../../src/session/kv.ts';
+import { MemoryKeyValueStore } from '../../src/store/kv.ts';
 
 describe('parseRate', () => {
   test.each([

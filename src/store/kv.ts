@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { RedisClient } from './redis-client.ts';
 import { withDeadline } from './deadline.ts';
-import { SessionStoreError } from './errors.ts';
+import { StoreUnavailableError } from './errors.ts';
 
 /**
  * The key-value surface the gateway needs besides the session records: login
@@ -108,7 +108,7 @@ async function guard<T>(command: Promise<T>): Promise<T> {
   try {
     return await withDeadline(command);
   } catch (err) {
-    throw new SessionStoreError(err);
+    throw err instanceof StoreUnavailableError ? err : new StoreUnavailableError(err);
   }
 }
 

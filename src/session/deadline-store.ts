@@ -1,31 +1,7 @@
 import session from 'express-session';
 import type { SessionData, Store } from 'express-session';
-import { SessionStoreError } from './errors.ts';
-
-/**
- * How long any Redis command may take before the request that needs it is
- * answered 503. node-redis's own command timeout only covers the wait
- * before a command is written: once it is on the wire, a Redis that stops
- * answering (frozen, or a network partition that sends no reset) would hold
- * the request until TCP gives up, many minutes later.
- */
-export const REDIS_DEADLINE_MS = 1000;
-
-export class RedisDeadlineError extends Error {
-  readonly code = 'redis_deadline_exceeded';
-  constructor() {
-    super(`Redis did not answer within ${REDIS_DEADLINE_MS} ms`);
-  }
-}
-
-/** The command's result, or a SessionStoreError once the deadline passes. A late reply is dropped. */
-export function withDeadline<T>(command: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new SessionStoreError(new RedisDeadlineError())), REDIS_DEADLINE_MS);
-  });
-  return Promise.race([command, late]).finally(() => clearTimeout(timer));
-}
+import { REDIS_DEADLINE_MS, RedisDeadlineError } from '../store/deadline.ts';
+import { SessionStoreError } from '../store/errors.ts';
 
 type Callback = (err?: unknown) => void;
 type GetCallback = (err: unknown, data?: SessionData | null) => void;
