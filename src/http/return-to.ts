@@ -8,6 +8,7 @@
 export function safeReturnTo(value: unknown, origin: string): string {
   if (typeof value !== 'string' || value === '' || value.length > 2048) return '/';
   // Browsers drop tab and newline anywhere in a URL, so `/\t/evil` is `//evil` to them.
+  // eslint-disable-next-line no-control-regex -- control characters are what this refuses
   if (/[\u0000-\u001f\u007f]/.test(value)) return '/';
   const pathEnd = value.search(/[?#]/);
   const path = pathEnd < 0 ? value : value.slice(0, pathEnd);
@@ -24,6 +25,7 @@ export function safeReturnTo(value: unknown, origin: string): string {
     decoded = next;
   }
   for (const candidate of [path, decoded]) {
+    // eslint-disable-next-line no-control-regex -- control characters are what this refuses
     if (!candidate.startsWith('/') || candidate.startsWith('//') || /[\u0000-\u001f\u007f\\]/.test(candidate)) return '/';
   }
   let url: URL;

@@ -1,6 +1,7 @@
 const MAX_PATH_LENGTH = 4096;
 const UNRESERVED = /[A-Za-z0-9\-._~]/;
 /** After canonicalisation these may only appear encoded, and encoded they are ambiguous: `/`, `\`, NUL, controls, or a double-encoded one of those or of `.`. */
+// eslint-disable-next-line no-control-regex -- control characters are what this refuses
 const AMBIGUOUS = /%(2F|5C|00|0[1-9A-F]|1[0-9A-F]|7F)|%25(2E|2F|5C|00)|[\u0000-\u001f\u007f\\]/i;
 
 export type NormalisedPath =

@@ -103,7 +103,7 @@ export class EncryptedStore extends session.Store {
   override destroy(sid: string, callback?: Callback): void {
     const parts = splitSessionId(sid);
     if (!parts) return callback?.();
-    this.destroyStoreId(parts.storeId).then(() => callback?.(), callback);
+    void this.destroyStoreId(parts.storeId).then(() => callback?.(), callback);
   }
 
   /**

@@ -65,7 +65,7 @@ export async function startGatewayProcess(options: { env: Record<string, string>
 
   const adminUrl = `http://127.0.0.1:${options.adminPort}`;
   const deadline = Date.now() + (options.readyTimeoutMs ?? 20_000);
-  let last = 'no answer yet';
+  let last: string;
   while (true) {
     if (child.exitCode !== null || child.signalCode !== null) {
       await stop();

@@ -57,7 +57,7 @@ export async function getFreeClusterPort(): Promise<number> {
 /** True when every port could be listened on at the same time; all probes are closed before resolving. */
 async function canBindAll(ports: number[]): Promise<boolean> {
   const probes = await Promise.all(ports.map((port) => bindProbe(port)));
-  await Promise.all(probes.map((probe) => (probe ? new Promise<void>((done) => probe.close(() => done())) : undefined)));
+  await Promise.all(probes.map((probe) => (probe ? new Promise<void>((done) => probe.close(() => done())) : Promise.resolve())));
   return probes.every((probe) => probe !== undefined);
 }
 
