@@ -2,14 +2,14 @@ import http from 'node:http';
 import type { Registry } from 'prom-client';
 
 export interface Readiness {
-  /** Resolves when the session store answers; rejects otherwise. */
+  /** Resolves when the store under sessions and everything else answers (the in-memory one always does); rejects otherwise. */
   pingStore(): Promise<void>;
   idpReady(): boolean;
   /** True once graceful shutdown has begun: the load balancer must stop sending traffic. */
   draining(): boolean;
 }
 
-/** The rule: Redis must answer a PING within this long for the gateway to count as ready. */
+/** Redis must answer a PING within this long for the gateway to count as ready (docs/operations.md). */
 const PING_TIMEOUT_MS = 500;
 
 /**

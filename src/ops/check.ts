@@ -205,11 +205,6 @@ interface ErrorLike {
 }
 
 /**
- * A readable reason: the error's message and the socket code underneath
- * (fetch and openid-client wrap ECONNREFUSED, ENOTFOUND, ... in causes).
- * Duck-typed, because errors from another realm fail `instanceof Error`.
- */
-/**
  * A cluster or Sentinel-managed master, through the gateway's own connection code: PING
  * once the connection is ready (a cluster must have discovered its slots, a Sentinel
  * client its master).
@@ -239,6 +234,15 @@ function scrubAll(text: string, topology: Exclude<RedisTopology, { kind: 'single
   return topology.nodes.reduce((scrubbed, url) => scrub(scrubbed, url), text);
 }
 
+/**
+ * A readable reason: the error's message and the socket code underneath
+ * (fetch and openid-client wrap ECONNREFUSED, ENOTFOUND, ... in causes; a
+ * connection to several addresses puts them in an AggregateError's `errors`).
+ * Follows `cause` or the first of `errors` up to five deep, skips
+ * openid-client's bare "something went wrong", and appends the `E…` code
+ * (else the innermost message) unless the first message already says it.
+ * Duck-typed, because errors from another realm fail `instanceof Error`.
+ */
 function reasonOf(err: unknown): string {
   const chain: ErrorLike[] = [];
   let current: unknown = err;
@@ -256,7 +260,7 @@ function reasonOf(err: unknown): string {
 
 /** Error texts may quote the URL; its password must not reach the report. */
 function scrub(text: string, url: string): string {
-  let password = '';
+  let password: string;
   try {
     password = decodeURIComponent(new URL(url).password);
   } catch {

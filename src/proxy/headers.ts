@@ -30,7 +30,10 @@ const PLAIN_CONNECTION = /^\s*(keep-alive|close)\s*$/i;
 export interface UpstreamIdentity {
   publicHost: string;
   publicProto: string;
-  /** `X-Forwarded-For` for the upstream, already resolved under `BFF_TRUST_PROXY`. */
+  /**
+   * `X-Forwarded-For` for the upstream (`upstreamForwardedFor`): the incoming chain plus the
+   * peer when `BFF_TRUST_PROXY` trusts the peer, only the peer otherwise. Not a client address.
+   */
   forwardedFor: string;
   requestId: string;
   accessToken?: string;
