@@ -9,7 +9,8 @@ import type { LoginTransactions } from './auth/transaction.ts';
 import type { GatewayConfig } from './config/types.ts';
 import { trustProxyOf } from './http/client-address.ts';
 import { errorHandler, errorResponder } from './http/error-handler.ts';
-import { HttpProblem, sendProblem } from './http/problem.ts';
+import { problems } from './http/problem-catalogue.ts';
+import { sendProblem } from './http/problem.ts';
 import type { SpaDevProxy } from './http/spa-dev.ts';
 import { staticSpa } from './http/static.ts';
 import { urlLengthProblem } from './http/url-limit.ts';
@@ -96,7 +97,7 @@ function createApp(config: GatewayConfig, deps: AppDeps, onError: ReturnType<typ
   app.use('/auth', frontchannelLogoutRouter(deps.frontchannel));
   app.use('/auth', authRouter({ config, oidc: deps.oidc, transactions: deps.transactions, session: deps.session, index: deps.index, logger: deps.logger, ...(deps.loginStats ? { stats: deps.loginStats } : {}) }));
   if (config.staticDir) app.use(staticSpa(config.staticDir));
-  app.use((req, res) => sendProblem(res, new HttpProblem(404, 'not_found', `Nothing is served at ${req.path}.`)));
+  app.use((req, res) => sendProblem(res, problems.notFound(req.path)));
   app.use(errorHandler(onError));
   return app;
 }

@@ -1,6 +1,7 @@
 import { Router, type Response } from 'express';
 import type { Logger } from 'pino';
-import { HttpProblem, problems, sendProblem } from '../http/problem.ts';
+import { problems, type LogoutRequestFault } from '../http/problem-catalogue.ts';
+import { sendProblem } from '../http/problem.ts';
 import { IdpUnavailableError } from '../oidc/errors.ts';
 import { endIdpSessions, type IdpSessionStores } from './end-idp-sessions.ts';
 
@@ -31,8 +32,8 @@ export function frontchannelLogoutRouter(deps: FrontchannelDeps): Router {
   router.get('/frontchannel-logout', async (req, res) => {
     frameableByIdp(res, deps.idpOrigin);
     const { iss, sid } = req.query;
-    if (typeof iss !== 'string' || iss === '') return refuse(res, 'iss is missing: the identity provider must send its issuer identifier (frontchannel_logout_session_required=true).');
-    if (typeof sid !== 'string' || sid === '') return refuse(res, 'sid is missing: the identity provider must send its session id (frontchannel_logout_session_required=true).');
+    if (typeof iss !== 'string' || iss === '') return refuse(res, 'iss_missing');
+    if (typeof sid !== 'string' || sid === '') return refuse(res, 'sid_missing');
     let issuer: string;
     try {
       issuer = deps.issuer();
@@ -41,7 +42,7 @@ export function frontchannelLogoutRouter(deps: FrontchannelDeps): Router {
       throw err;
     }
     // Exact comparison, as the specification requires: the index is keyed by this very string.
-    if (iss !== issuer) return refuse(res, 'iss is not the issuer this gateway is configured for.');
+    if (iss !== issuer) return refuse(res, 'iss_mismatch');
     const ended = await endIdpSessions(deps, issuer, { sid });
     deps.onLogout?.(ended);
     // Neither sid nor sub: a log line must not hand anyone the value that ends a session.
@@ -64,6 +65,6 @@ function frameableByIdp(res: Response, idpOrigin: string): void {
   res.setHeader('Cache-Control', 'no-store');
 }
 
-function refuse(res: Response, detail: string): void {
-  sendProblem(res, new HttpProblem(400, 'invalid_logout_request', detail));
+function refuse(res: Response, fault: LogoutRequestFault): void {
+  sendProblem(res, problems.invalidLogoutRequest(fault));
 }

@@ -1,9 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ProblemCode } from '../http/problem-catalogue.ts';
 import { type HttpProblem, sendProblem } from '../http/problem.ts';
 import { redirectToErrorUrl, sendErrorPage, type ErrorPage } from './error-page.ts';
 
 /** The page's words for the problems a navigation to `/auth/login` or `/auth/callback` can meet before the callback's own checks. */
-const PAGES: Record<string, Omit<ErrorPage, 'code'>> = {
+const PAGES: Partial<Record<ProblemCode, Omit<ErrorPage, 'code'>>> = {
   idp_unavailable: { heading: 'Sign-in is unavailable', detail: 'The identity provider is not reachable right now.' },
   idp_refused_login: {
     heading: 'Sign-in could not start',

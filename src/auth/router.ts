@@ -3,7 +3,8 @@ import { Router, type Request, type RequestHandler, type Response } from 'expres
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config/types.ts';
 import { crossSiteProblem, csrfProblem } from '../http/csrf.ts';
-import { problems, sendProblem, HttpProblem } from '../http/problem.ts';
+import { problems } from '../http/problem-catalogue.ts';
+import { sendProblem } from '../http/problem.ts';
 import { safeReturnTo } from '../http/return-to.ts';
 import { describe, type OidcClient } from '../oidc/client.ts';
 import { IdpRefusedError, IdpUnavailableError, isClientRefusal, isNetworkError } from '../oidc/errors.ts';
@@ -56,7 +57,7 @@ export function authRouter(deps: AuthRouterDeps): Router {
       // A pushed authorization request the IdP refused or could not take: the IdP's doing, not the browser's.
       logger.warn({ reason: describe(err) }, 'login could not be started at the OpenID provider');
       if (isNetworkError(err)) return sendNavigationProblem(req, res, problems.idpUnavailable(), config.errorUrl);
-      return sendNavigationProblem(req, res, new HttpProblem(502, 'idp_refused_login', 'The OpenID provider refused to start a sign-in; the administrators can find the reason in the gateway log.'), config.errorUrl);
+      return sendNavigationProblem(req, res, problems.idpRefusedLogin(), config.errorUrl);
     }
     const { url, checks } = started;
     await transactions.begin(req, res, { ...checks, returnTo, ...(prompt ? { prompt } : {}) });
@@ -136,7 +137,7 @@ export function authRouter(deps: AuthRouterDeps): Router {
     res.setHeader('Cache-Control', 'no-store');
     if (!user) return res.redirect(302, config.postLogoutRedirectUrl);
     if (req.query.sid !== user.logoutSid) {
-      return sendProblem(res, new HttpProblem(400, 'logout_sid_mismatch', 'Log out through the logoutUrl that /auth/user returns (its sid must match this session).'));
+      return sendProblem(res, problems.logoutSidMismatch());
     }
     res.redirect(302, await endSession(req, res, user));
   });

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
-import { problems, type HttpProblem } from './problem.ts';
+import { problems } from './problem-catalogue.ts';
+import type { HttpProblem } from './problem.ts';
 
 /**
  * The cross-site request checks DESIGN.md asks for. A custom header cannot be

@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorRequestHandler } from 'express';
 import type { Logger } from 'pino';
-import { IdpUnavailableError } from '../oidc/errors.ts';
 import { SessionStoreError, StoreUnavailableError } from '../store/errors.ts';
-import { HttpProblem, problems, sendProblem } from './problem.ts';
+import { problemFor } from './problem-catalogue.ts';
+import { sendProblem } from './problem.ts';
 
 /** Answers a request whose handling threw; `path` (without query) is what a log line may name. */
 export type ErrorResponder = (err: unknown, req: IncomingMessage, res: ServerResponse, path: string) => void;
@@ -19,23 +19,13 @@ export function errorResponder(logger: Logger): ErrorResponder {
       if (!res.writableEnded) res.destroy();
       return;
     }
-    if (err instanceof HttpProblem) return sendProblem(res, err);
-    if (err instanceof SessionStoreError) {
-      logger.warn({ path }, 'session store unavailable');
-      return sendProblem(res, problems.sessionStoreUnavailable());
+    const problem = problemFor(err);
+    if (err instanceof SessionStoreError) logger.warn({ path }, 'session store unavailable');
+    else if (err instanceof StoreUnavailableError) logger.warn({ path }, 'store unavailable');
+    else if (problem !== err && problem.code === 'internal_error') {
+      logger.error({ err: err instanceof Error ? { name: err.name, message: err.message, stack: err.stack } : String(err), path }, 'unhandled error');
     }
-    if (err instanceof StoreUnavailableError) {
-      logger.warn({ path }, 'store unavailable');
-      return sendProblem(res, problems.storeUnavailable());
-    }
-    if (err instanceof IdpUnavailableError) return sendProblem(res, problems.idpUnavailable());
-    const status = typeof err === 'object' && err !== null && 'status' in err && typeof err.status === 'number' ? err.status : 500;
-    if (status >= 400 && status < 500) {
-      // Express's own client errors (e.g. a malformed URL).
-      return sendProblem(res, new HttpProblem(status, 'bad_request', 'The request could not be understood.'));
-    }
-    logger.error({ err: err instanceof Error ? { name: err.name, message: err.message, stack: err.stack } : String(err), path }, 'unhandled error');
-    sendProblem(res, new HttpProblem(500, 'internal_error', 'Something went wrong inside the gateway; the request id in the x-request-id header helps the administrators find it.'));
+    sendProblem(res, problem);
   };
 }
 

@@ -1,39 +1,26 @@
 import type { ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { ProblemCode } from './problem-catalogue.ts';
 
 /**
  * An error the gateway answers with itself: a stable machine-readable `code`
  * for the SPA and a `detail` a person can act on. Never carries internals.
+ * Made only by the catalogue (`problem-catalogue.ts`), which owns every code,
+ * status, title and detail.
  */
 export class HttpProblem extends Error {
   readonly status: number;
-  readonly code: string;
+  readonly code: ProblemCode;
   readonly title: string;
   readonly headers: Readonly<Record<string, string>>;
-  constructor(status: number, code: string, detail: string, headers: Record<string, string> = {}) {
+  constructor(status: number, code: ProblemCode, title: string, detail: string, headers: Record<string, string> = {}) {
     super(detail);
     this.status = status;
     this.code = code;
-    this.title = TITLES[status] ?? 'Error';
+    this.title = title;
     this.headers = headers;
   }
 }
-
-const TITLES: Record<number, string> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  405: 'Method Not Allowed',
-  408: 'Request Timeout',
-  413: 'Content Too Large',
-  414: 'URI Too Long',
-  429: 'Too Many Requests',
-  431: 'Request Header Fields Too Large',
-  500: 'Internal Server Error',
-  502: 'Bad Gateway',
-  503: 'Service Unavailable',
-  504: 'Gateway Timeout',
-};
 
 /**
  * Writes an RFC 9457 problem document. Plain Node, so that the `/api` path
@@ -62,12 +49,30 @@ export function problemJson(problem: HttpProblem, instance?: string): string {
   });
 }
 
-export const problems = {
-  notAuthenticated: () => new HttpProblem(401, 'not_authenticated', 'No signed-in session: sign in at /auth/login first.'),
-  tokenExpired: () => new HttpProblem(401, 'token_expired', 'The access token of this session has expired: sign in again at /auth/login.'),
-  csrfMissing: (header: string) => new HttpProblem(403, 'csrf_header_missing', `This request must carry the header "${header}: 1" (send it with fetch from the same origin).`),
-  crossSite: () => new HttpProblem(403, 'cross_site_request', 'Cross-site requests are refused: call the gateway from a page of its own origin.'),
-  sessionStoreUnavailable: () => new HttpProblem(503, 'session_store_unavailable', 'The session store is unreachable; retry shortly.', { 'Retry-After': '5' }),
-  storeUnavailable: () => new HttpProblem(503, 'store_unavailable', 'The gateway\'s store is unreachable; retry shortly.', { 'Retry-After': '5' }),
-  idpUnavailable: () => new HttpProblem(503, 'idp_unavailable', 'The OpenID provider is not reachable yet; retry shortly.', { 'Retry-After': '5' }),
-};
+/** How long a refused client gets to read its answer before its connection is closed anyway. */
+const CLOSE_AFTER_ANSWER_MS = 2000;
+
+/**
+ * Writes a problem straight to a connection that has no ServerResponse (one
+ * Node's parser refused, an upgrade request) and closes it. The status line's
+ * reason phrase is the problem's title.
+ */
+export function writeRawProblem(socket: Duplex, problem: HttpProblem): void {
+  if (socket.destroyed) return;
+  const body = problemJson(problem);
+  const extra = Object.entries(problem.headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
+  socket.end(
+    `HTTP/1.1 ${problem.status} ${problem.title}\r\n` +
+      'Content-Type: application/problem+json\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+      'Cache-Control: no-store\r\n' +
+      'X-Content-Type-Options: nosniff\r\n' +
+      extra +
+      'Connection: close\r\n\r\n' +
+      body,
+  );
+  // end() lets the answer reach a client still sending (destroying at once could reset it first); a client that never closes is closed for it.
+  setTimeout(() => socket.destroy(), CLOSE_AFTER_ANSWER_MS).unref();
+}

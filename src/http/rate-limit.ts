@@ -4,7 +4,8 @@ import type { RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { RateLimit } from '../config/types.ts';
 import type { KeyValueStore } from '../store/kv.ts';
-import { HttpProblem, sendProblem } from './problem.ts';
+import { problems } from './problem-catalogue.ts';
+import { type HttpProblem, sendProblem } from './problem.ts';
 
 export interface RateLimiterOptions extends RateLimit {
   /** Names the limit in keys, logs and the problem's detail, e.g. `login`. */
@@ -42,7 +43,7 @@ export function rateLimit(options: RateLimiterOptions): RequestHandler {
     // Once per burst, not once per refused request: a flood must not flood the logs too.
     if (estimate - 1 <= limit + EPSILON) logger.warn({ limit: name, client, max: limit, windowSec: windowMs / 1000 }, 'rate limit reached');
     const retryAfter = retryAfterSeconds({ limit, windowMs }, current, previous, elapsed);
-    refuse(req, res, new HttpProblem(429, 'rate_limited', `Too many ${name} requests from this address (at most ${limit} per ${windowMs / 1000} s); retry in ${retryAfter} s.`, { 'Retry-After': String(retryAfter) }));
+    refuse(req, res, problems.rateLimited(name, limit, windowMs, retryAfter));
   };
 }
 

@@ -2,7 +2,8 @@ import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { ConnectionLimits } from '../config/types.ts';
-import { HttpProblem, problemJson } from './problem.ts';
+import { problems } from './problem-catalogue.ts';
+import { type HttpProblem, writeRawProblem } from './problem.ts';
 
 /**
  * Options for `http.createServer`: what one client connection may cost.
@@ -42,11 +43,8 @@ export function guardConnections(server: http.Server, limits: ConnectionLimits, 
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => watchBody(req, res, limits.bodyIdleTimeoutMs, logger));
 }
 
-/** How long a refused client gets to read its answer before its connection is closed anyway. */
-const CLOSE_AFTER_ANSWER_MS = 2000;
-
 function answerClientError(err: Error & { code?: string }, socket: Duplex, limits: ConnectionLimits, logger: Logger): void {
-  const problem = problemFor(err.code, limits);
+  const problem = parserRefusal(err.code, limits);
   // Never write into a response that is already on its way (pipelined requests), nor to a peer that is gone.
   const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
   if (!problem || !socket.writable || inFlight) {
@@ -55,32 +53,21 @@ function answerClientError(err: Error & { code?: string }, socket: Duplex, limit
   }
   if (problem.status === 431) logger.warn({ maxHeaderBytes: limits.maxHeaderBytes }, 'request refused: request line and headers too large');
   else logger.debug({ status: problem.status, reason: err.code }, 'request refused by the HTTP parser');
-  const body = problemJson(problem);
-  socket.end(
-    `HTTP/1.1 ${problem.status} ${problem.title}\r\n` +
-      'Content-Type: application/problem+json\r\n' +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-      'Cache-Control: no-store\r\n' +
-      'X-Content-Type-Options: nosniff\r\n' +
-      'Connection: close\r\n\r\n' +
-      body,
-  );
-  // end() lets the answer reach a client still sending (destroying at once could reset it first); a client that never closes is closed for it.
-  setTimeout(() => socket.destroy(), CLOSE_AFTER_ANSWER_MS).unref();
+  writeRawProblem(socket, problem);
 }
 
-function problemFor(code: string | undefined, limits: ConnectionLimits): HttpProblem | undefined {
+function parserRefusal(code: string | undefined, limits: ConnectionLimits): HttpProblem | undefined {
   switch (code) {
     case 'ECONNRESET':
       return undefined;
     case 'HPE_HEADER_OVERFLOW':
-      return new HttpProblem(431, 'headers_too_large', `The request line and headers are larger than ${limits.maxHeaderBytes} bytes; send fewer or smaller cookies or headers.`);
+      return problems.headersTooLarge(limits.maxHeaderBytes);
     case 'ERR_HTTP_REQUEST_TIMEOUT':
-      return new HttpProblem(408, 'request_timeout', `The request headers did not arrive within ${limits.headersTimeoutMs / 1000} s.`);
+      return problems.headersTimeout(limits.headersTimeoutMs);
     case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
-      return new HttpProblem(413, 'chunk_extensions_too_large', 'The chunk extensions of the request body are too large.');
+      return problems.chunkExtensionsTooLarge();
     default:
-      return new HttpProblem(400, 'bad_request', 'The request is not valid HTTP/1.1.');
+      return problems.notHttp();
   }
 }
 

@@ -3,7 +3,8 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { RequestHandler } from 'express';
 import { createProxyMiddleware } from 'http-proxy-middleware';
-import { HttpProblem, sendProblem } from './problem.ts';
+import { problems } from './problem-catalogue.ts';
+import { sendProblem } from './problem.ts';
 import { isGatewayPath } from './gateway-paths.ts';
 
 export interface SpaDevProxy {
@@ -35,7 +36,7 @@ export function spaDevProxy(target: URL): SpaDevProxy {
         server.on('proxyReqWs', (proxyReq) => proxyReq.removeHeader('cookie'));
         server.on('error', (_err, _req, res?: http.ServerResponse | Socket) => {
           if (res instanceof http.ServerResponse && !res.headersSent) {
-            return sendProblem(res as Parameters<typeof sendProblem>[0], new HttpProblem(502, 'spa_dev_server_unavailable', `The SPA dev server at ${target.origin} is not reachable: start it (e.g. npm run dev).`));
+            return sendProblem(res as Parameters<typeof sendProblem>[0], problems.spaDevServerUnavailable(target.origin));
           }
           res?.destroy();
         });

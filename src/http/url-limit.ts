@@ -1,4 +1,5 @@
-import { HttpProblem } from './problem.ts';
+import { problems } from './problem-catalogue.ts';
+import type { HttpProblem } from './problem.ts';
 
 /**
  * 414 for a URL longer than `maxLength`. Node bounds the request line only
@@ -7,5 +8,5 @@ import { HttpProblem } from './problem.ts';
  */
 export function urlLengthProblem(url: string, maxLength: number): HttpProblem | undefined {
   if (url.length <= maxLength) return undefined;
-  return new HttpProblem(414, 'url_too_long', `The URL is longer than ${maxLength} characters; send large data in a request body instead.`);
+  return problems.urlTooLong(maxLength);
 }

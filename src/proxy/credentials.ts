@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
-import { TOKEN_MODE_TRAITS, type RouteConfig } from '../config/types.ts';
-import { HttpProblem, problems } from '../http/problem.ts';
+import type { RouteConfig } from '../config/types.ts';
+import { problems } from '../http/problem-catalogue.ts';
+import { HttpProblem } from '../http/problem.ts';
 import type { SessionReader } from '../session/reader.ts';
 import type { ClientTokenCache } from '../tokens/client-credentials.ts';
 import type { Freshness, TokenRefresher } from '../tokens/refresher.ts';
@@ -33,26 +34,8 @@ export class UpstreamCredentials {
   }
 
   async forRoute(route: RouteConfig, req: IncomingMessage): Promise<Credentials | HttpProblem> {
-    const { sendsUserToken, withoutUser } = TOKEN_MODE_TRAITS[route.token];
-    if (sendsUserToken) {
-      const found = await this.userCredentials(route, req);
-      if (found !== undefined) {
-        // A session the provider ended (401) falls back to what the mode sends without a user; any other problem (an IdP outage) is answered.
-        if (!(found instanceof HttpProblem) || withoutUser === 'refuse' || found.status !== 401) return found;
-      }
-    }
-    switch (withoutUser) {
-      case 'refuse':
-        return problems.notAuthenticated();
-      case 'no-token':
-        return {};
-      case 'client-token':
-        return this.client(route);
-    }
-  }
-
-  /** The signed-in user's fresh token (and headers), the problem that stopped it, or undefined when there is no user. */
-  private async userCredentials(route: RouteConfig, req: IncomingMessage): Promise<Credentials | HttpProblem | undefined> {
+    if (route.token === 'none') return {};
+    if (route.token === 'client') return this.client(route);
     const session = await this.sessions.load(req);
     const user = session?.data.user;
     if (session && user) {
@@ -66,9 +49,12 @@ export class UpstreamCredentials {
           ...(route.userHeaders ? { user: userHeaders(fresh.user.sub, fresh.user.claims, route.userHeaders) } : {}),
         };
       }
-      return problemFor(fresh);
+      const problem = freshnessProblem(fresh);
+      if (route.token === 'user' || problem.status !== 401) return problem;
+    } else if (route.token === 'user') {
+      return problems.notAuthenticated();
     }
-    return undefined;
+    return route.token === 'user-or-client' ? this.client(route) : {};
   }
 
   private async client(route: RouteConfig): Promise<Credentials | HttpProblem> {
@@ -81,21 +67,16 @@ export class UpstreamCredentials {
   }
 }
 
-const sessionEnded = (): HttpProblem =>
-  new HttpProblem(401, 'session_expired', 'The identity provider no longer accepts this session (it was revoked or has expired): sign in again at /auth/login.');
-
 /** The answer for a request whose session could not get a fresh access token. */
-function problemFor(outcome: Exclude<Freshness, { kind: 'fresh' }>): HttpProblem {
+function freshnessProblem(outcome: Exclude<Freshness, { kind: 'fresh' }>): HttpProblem {
   switch (outcome.kind) {
     case 'ended':
-      return sessionEnded();
+      return problems.sessionExpired();
     case 'gone':
       return problems.notAuthenticated();
     case 'expired':
       return problems.tokenExpired();
     case 'unavailable':
-      return new HttpProblem(503, 'idp_unavailable', 'The OpenID provider could not renew this session\'s access token just now; the session is kept: retry shortly.', {
-        'Retry-After': String(outcome.retryAfterSec),
-      });
+      return problems.idpRenewalUnavailable(outcome.retryAfterSec);
   }
 }

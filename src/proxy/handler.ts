@@ -3,10 +3,11 @@ import type { GatewayConfig } from '../config/types.ts';
 import { csrfProblem } from '../http/csrf.ts';
 import type { ErrorResponder } from '../http/error-handler.ts';
 import { clientAddress, trustProxyOf, upstreamForwardedFor } from '../http/client-address.ts';
+import { problems } from '../http/problem-catalogue.ts';
 import { HttpProblem, sendProblem } from '../http/problem.ts';
 import type { UpstreamCredentials } from './credentials.ts';
 import { prepareUpstreamHeaders, type UpstreamIdentity } from './headers.ts';
-import { bodyless, receiveBody, requestFraming, tooManyUploads, UploadSlots } from './request-body.ts';
+import { bodyless, receiveBody, requestFraming, UploadSlots } from './request-body.ts';
 import { methodProblem, type ApiRoutes, type ResolvedRoute } from './routing.ts';
 import type { UpstreamRoute } from './upstream.ts';
 
@@ -38,7 +39,7 @@ export function apiProxy(deps: ProxyDeps): ApiHandler {
   function streamSlot(req: IncomingMessage, res: ServerResponse): boolean {
     const release = uploads.take(clientAddress(req, trust));
     if (release === undefined) {
-      sendProblem(res, tooManyUploads(config.proxyLimits.maxStreamsPerClient));
+      sendProblem(res, problems.tooManyUploads(config.proxyLimits.maxStreamsPerClient));
       return false;
     }
     res.once('close', release);

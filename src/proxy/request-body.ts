@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HttpProblem } from '../http/problem.ts';
+import { problems } from '../http/problem-catalogue.ts';
+import type { HttpProblem } from '../http/problem.ts';
 
 /**
  * How a request's body reaches the upstream. The gateway always frames the
@@ -34,13 +35,13 @@ export function requestFraming(req: IncomingMessage): Framing | HttpProblem {
   const cl = req.headers['content-length'];
   if (te !== undefined) {
     if (cl !== undefined || te.trim().toLowerCase() !== 'chunked') {
-      return new HttpProblem(400, 'bad_framing', 'The request body must be framed by Content-Length or by Transfer-Encoding: chunked alone.');
+      return problems.badFraming('mixed_framing');
     }
     return { length: undefined, chunked: true };
   }
   if (cl === undefined) return { length: undefined, chunked: false };
   const length = /^\d+$/.test(cl) ? Number(cl) : NaN;
-  if (!Number.isSafeInteger(length)) return new HttpProblem(400, 'bad_framing', 'The Content-Length header is not a single whole number.');
+  if (!Number.isSafeInteger(length)) return problems.badFraming('bad_content_length');
   return { length, chunked: false };
 }
 
@@ -116,5 +117,3 @@ export class UploadSlots {
   }
 }
 
-export const tooManyUploads = (perClient: number): HttpProblem =>
-  new HttpProblem(429, 'too_many_uploads', `At most ${perClient} large uploads may stream at once from one client; retry when one has finished.`, { 'Retry-After': '5' });

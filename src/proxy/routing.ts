@@ -1,5 +1,6 @@
 import type { RouteConfig } from '../config/types.ts';
-import { HttpProblem } from '../http/problem.ts';
+import { problems } from '../http/problem-catalogue.ts';
+import type { HttpProblem } from '../http/problem.ts';
 import { normalisePath } from './path.ts';
 import { RouteTable } from './route-table.ts';
 
@@ -30,21 +31,21 @@ export class ApiRoutes<R extends RouteConfig> {
     const rawPath = queryAt < 0 ? rawUrl : rawUrl.slice(0, queryAt);
     if (rawPath !== API_PREFIX && !rawPath.startsWith(`${API_PREFIX}/`) && !/^\/api%/i.test(rawPath)) return undefined;
     const normalised = normalisePath(rawPath);
-    if (!normalised.ok) return new HttpProblem(400, 'bad_path', `The request path is not acceptable: ${normalised.reason}.`);
+    if (!normalised.ok) return problems.pathNotAcceptable(normalised.reason);
     const { path } = normalised;
-    if (path !== API_PREFIX && !path.startsWith(`${API_PREFIX}/`)) return new HttpProblem(400, 'bad_path', 'The request path leaves /api once normalised.');
+    if (path !== API_PREFIX && !path.startsWith(`${API_PREFIX}/`)) return problems.pathLeavesApi();
     const match = this.table.match(path);
     // `/api/orders/../admin` names the orders route but would land elsewhere (another route, or none): refuse rather than re-route.
     if (normalised.lexical !== path) {
       const named = this.table.match(normalised.lexical)?.route;
-      if (named !== undefined && named !== match?.route) return new HttpProblem(400, 'bad_path', 'The request path climbs out of its route prefix.');
+      if (named !== undefined && named !== match?.route) return problems.pathLeavesPrefix();
     }
-    if (!match) return new HttpProblem(404, 'route_not_found', `No API route is configured for ${path}.`);
+    if (!match) return problems.routeNotFound(path);
     return { route: match.route, path, upstreamUrl: match.upstreamPath + (queryAt < 0 ? '' : rawUrl.slice(queryAt)) };
   }
 }
 
 export function methodProblem(route: RouteConfig, method: string | undefined): HttpProblem | undefined {
   if (!route.methods || (method !== undefined && route.methods.includes(method))) return undefined;
-  return new HttpProblem(405, 'method_not_allowed', `${method ?? 'This method'} is not allowed on ${route.prefix}.`, { Allow: route.methods.join(', ') });
+  return problems.methodNotAllowed(method, route.prefix, route.methods);
 }

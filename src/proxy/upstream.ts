@@ -2,7 +2,8 @@ import http, { type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttp
 import https from 'node:https';
 import type { Logger } from 'pino';
 import type { RouteConfig } from '../config/types.ts';
-import { HttpProblem, sendProblem } from '../http/problem.ts';
+import { problems } from '../http/problem-catalogue.ts';
+import { sendProblem } from '../http/problem.ts';
 import { withoutGatewayCookies } from './gateway-cookies.ts';
 import type { RequestBody } from './request-body.ts';
 import { upstreamTlsOptions } from './tls.ts';
@@ -62,10 +63,10 @@ export function createUpstream(route: RouteConfig, logger: Logger, gatewayCookie
     sendProblem(
       res,
       code === 'UPSTREAM_BUSY'
-        ? new HttpProblem(503, 'upstream_busy', `The upstream service has no free connection within ${route.timeoutMs} ms; retry shortly.`, { 'Retry-After': '1' })
+        ? problems.upstreamBusy(route.timeoutMs)
         : code === 'UPSTREAM_TIMEOUT'
-          ? new HttpProblem(504, 'upstream_timeout', `The upstream service did not answer within ${route.timeoutMs} ms.`)
-          : new HttpProblem(502, 'upstream_unavailable', 'The upstream service could not be reached.'),
+          ? problems.upstreamTimeout(route.timeoutMs)
+          : problems.upstreamUnavailable(),
     );
   }
 

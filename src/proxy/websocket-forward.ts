@@ -4,11 +4,11 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { RouteConfig } from '../config/types.ts';
-import { HttpProblem } from '../http/problem.ts';
+import { problems } from '../http/problem-catalogue.ts';
+import { writeRawProblem } from '../http/problem.ts';
 import { isGatewayCookie } from './gateway-cookies.ts';
 import { upstreamTlsOptions } from './tls.ts';
 import { closeFrame } from './websocket-close.ts';
-import { refuseUpgrade } from './websocket-refusal.ts';
 
 /**
  * Request headers that would let the browser frame the upstream handshake
@@ -81,12 +81,7 @@ export function forwardUpgrade(forward: UpgradeForward): void {
     answered = true;
     const timedOut = err instanceof HandshakeTimeoutError;
     logger.warn({ route: route.prefix, reason: err.code ?? err.name }, timedOut ? 'upstream WebSocket handshake timed out' : 'upstream WebSocket handshake failed');
-    refuseUpgrade(
-      client,
-      timedOut
-        ? new HttpProblem(504, 'upstream_timeout', `The upstream service did not answer the WebSocket handshake within ${route.timeoutMs} ms.`)
-        : new HttpProblem(502, 'upstream_unavailable', 'The upstream service could not be reached.'),
-    );
+    writeRawProblem(client, timedOut ? problems.upstreamHandshakeTimeout(route.timeoutMs) : problems.upstreamUnavailable());
   });
 
   request.on('response', (res) => {

@@ -3,7 +3,8 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config/types.ts';
 import { crossSiteProblem } from '../http/csrf.ts';
-import { HttpProblem } from '../http/problem.ts';
+import { problemFor, problems } from '../http/problem-catalogue.ts';
+import { HttpProblem, writeRawProblem as refuse } from '../http/problem.ts';
 import { requestIdOf } from '../http/request-id.ts';
 import type { UpstreamCredentials } from './credentials.ts';
 import { upstreamIdentity } from './handler.ts';
@@ -11,7 +12,6 @@ import { prepareUpstreamHeaders } from './headers.ts';
 import type { ApiRoutes } from './routing.ts';
 import type { UpstreamRoute } from './upstream.ts';
 import { forwardUpgrade } from './websocket-forward.ts';
-import { refuseUpgrade as refuse } from './websocket-refusal.ts';
 import type { SessionWebSockets } from './websocket-registry.ts';
 
 export interface WebSocketDeps {
@@ -42,20 +42,20 @@ export function webSocketUpgrade(deps: WebSocketDeps): (req: IncomingMessage, so
       const requestId = requestIdOf(req);
       // Only WebSockets: any other protocol switch (h2c) would be a tunnel past the gateway's per-request checks.
       if (req.method !== 'GET' || req.headers.upgrade?.toLowerCase() !== 'websocket') {
-        return refuse(socket, new HttpProblem(400, 'websocket_required', 'Only WebSocket upgrades (GET with "Upgrade: websocket") are accepted.'));
+        return refuse(socket, problems.webSocketRequired());
       }
       const origin = req.headers.origin;
-      if (origin === undefined) return refuse(socket, new HttpProblem(403, 'origin_required', 'WebSocket upgrades must carry the Origin header of the gateway.'));
+      if (origin === undefined) return refuse(socket, problems.originRequired());
       const crossSite = crossSiteProblem(req, config.publicOrigin);
       if (crossSite) return refuse(socket, crossSite);
       const resolved = routes.resolve(req.url ?? '/');
       if (resolved === undefined) {
         if (deps.fallback) return deps.fallback(req, socket, head);
-        return refuse(socket, new HttpProblem(404, 'not_found', 'No WebSocket is served here.'));
+        return refuse(socket, problems.webSocketNotFound());
       }
       if (resolved instanceof HttpProblem) return refuse(socket, resolved);
       const { route } = resolved;
-      if (!route.websocket) return refuse(socket, new HttpProblem(404, 'websocket_not_enabled', `The route ${route.prefix} does not accept WebSockets ("websocket": true enables them).`));
+      if (!route.websocket) return refuse(socket, problems.webSocketNotEnabled(route.prefix));
       const granted = await credentials.forRoute(route, req);
       if (granted instanceof HttpProblem) return refuse(socket, granted);
       if (socket.destroyed) return;
@@ -74,8 +74,7 @@ export function webSocketUpgrade(deps: WebSocketDeps): (req: IncomingMessage, so
       });
     })().catch((err: unknown) => {
       logger.warn({ reason: err instanceof Error ? (('code' in err && String(err.code)) || err.name) : 'error' }, 'websocket upgrade failed');
-      const status = err instanceof Error && 'code' in err && err.code === 'session_store_unavailable' ? 503 : 500;
-      refuse(socket, new HttpProblem(status, status === 503 ? 'session_store_unavailable' : 'internal_error', 'The WebSocket could not be opened; retry shortly.'));
+      refuse(socket, problems.webSocketNotOpened(problemFor(err)));
     });
   };
 }

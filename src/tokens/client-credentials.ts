@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { HttpProblem } from '../http/problem.ts';
+import { problems } from '../http/problem-catalogue.ts';
 import { describe, type OidcClient } from '../oidc/client.ts';
 import { renewalTime } from './freshness.ts';
 
@@ -56,7 +56,7 @@ export class ClientTokenCache {
       return tokens.accessToken;
     } catch (err) {
       this.logger.warn({ event: 'client_credentials', reason: describe(err) }, 'client-credentials grant failed');
-      throw new HttpProblem(503, 'client_token_unavailable', 'The gateway could not obtain its own access token from the identity provider; retry shortly.', { 'Retry-After': '5' });
+      throw problems.clientTokenUnavailable();
     }
   }
 }
