@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { GATEWAY_OWNED_HEADERS, gatewayOwnsHeader, HOP_BY_HOP_HEADERS } from './reserved-headers.ts';
-import { TOKEN_MODES, type RouteConfig } from './types.ts';
+import { TOKEN_MODE_TRAITS, TOKEN_MODES, tokenModesWith, type RouteConfig } from './types.ts';
 
 const METHOD = /^[A-Z]+$/;
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
@@ -88,14 +88,15 @@ export function parseRoutes(json: unknown, source: string): { routes: RouteConfi
   const seen = new Map<string, number>();
   const routes = parsed.data.routes.map((r, i): RouteConfig => {
     if (r.stripPrefix && r.rewrite !== undefined) problems.push(`${source}: routes.${i}: set either rewrite or stripPrefix (stripPrefix is rewrite "/")`);
-    if (r.userHeaders && r.token !== 'user' && r.token !== 'user-optional' && r.token !== 'user-or-client') {
-      problems.push(`${source}: routes.${i}.userHeaders: needs a token mode with a user (user, user-optional, user-or-client)`);
+    if (r.userHeaders && !TOKEN_MODE_TRAITS[r.token].sendsUserToken) {
+      problems.push(`${source}: routes.${i}.userHeaders: needs a token mode with a user (${tokenModesWith((t) => t.sendsUserToken).join(', ')})`);
     }
     if (r.caFile !== undefined && !r.target.startsWith('https:')) problems.push(`${source}: routes.${i}.caFile: only applies to an https target`);
     const caFile = r.caFile === undefined ? undefined : resolve(dirname(source), r.caFile);
     if (caFile !== undefined && r.target.startsWith('https:') && !readable(caFile)) problems.push(`${source}: routes.${i}.caFile: cannot read ${caFile}`);
-    if ((r.scope !== undefined || r.resource !== undefined) && r.token !== 'client' && r.token !== 'user-or-client') {
-      problems.push(`${source}: routes.${i}: scope and resource apply only to token "client" or "user-or-client"`);
+    if ((r.scope !== undefined || r.resource !== undefined) && TOKEN_MODE_TRAITS[r.token].withoutUser !== 'client-token') {
+      const modes = tokenModesWith((t) => t.withoutUser === 'client-token').map((mode) => `"${mode}"`);
+      problems.push(`${source}: routes.${i}: scope and resource apply only to token ${modes.join(' or ')}`);
     }
     const prefix = trimSlash(r.prefix);
     for (const name of r.passHeaders ?? []) {

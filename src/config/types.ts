@@ -1,6 +1,32 @@
 export const TOKEN_MODES = ['user', 'user-optional', 'client', 'user-or-client', 'none'] as const;
 export type TokenMode = (typeof TOKEN_MODES)[number];
 
+/** What a route's token mode sends upstream; the route checks and the proxy both decide from these, never from the mode's name. */
+export interface TokenModeTraits {
+  /** The signed-in user's token goes upstream when there is a user (so the session is loaded and kept fresh); `userHeaders` need it. */
+  sendsUserToken: boolean;
+  /**
+   * With no user (none signed in, a mode that ignores the user, or a session
+   * the provider ended): refuse with 401, send no token, or send the
+   * gateway's own client-credentials token (`scope` and `resource` apply then).
+   */
+  withoutUser: 'refuse' | 'no-token' | 'client-token';
+}
+
+/** Typed by mode, so that a mode added to TOKEN_MODES without its traits does not compile. */
+export const TOKEN_MODE_TRAITS: Readonly<Record<TokenMode, Readonly<TokenModeTraits>>> = {
+  user: { sendsUserToken: true, withoutUser: 'refuse' },
+  'user-optional': { sendsUserToken: true, withoutUser: 'no-token' },
+  client: { sendsUserToken: false, withoutUser: 'client-token' },
+  'user-or-client': { sendsUserToken: true, withoutUser: 'client-token' },
+  none: { sendsUserToken: false, withoutUser: 'no-token' },
+};
+
+/** The modes that have a trait, in TOKEN_MODES order (for messages). */
+export function tokenModesWith(has: (traits: TokenModeTraits) => boolean): TokenMode[] {
+  return TOKEN_MODES.filter((mode) => has(TOKEN_MODE_TRAITS[mode]));
+}
+
 export const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const;
 export type ClientAuthMethod = (typeof CLIENT_AUTH_METHODS)[number];
 

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import type { RouteConfig } from '../config/types.ts';
+import { TOKEN_MODE_TRAITS, type RouteConfig } from '../config/types.ts';
 import { problems } from '../http/problem-catalogue.ts';
 import { HttpProblem } from '../http/problem.ts';
 import type { SessionReader } from '../session/reader.ts';
@@ -34,8 +34,26 @@ export class UpstreamCredentials {
   }
 
   async forRoute(route: RouteConfig, req: IncomingMessage): Promise<Credentials | HttpProblem> {
-    if (route.token === 'none') return {};
-    if (route.token === 'client') return this.client(route);
+    const { sendsUserToken, withoutUser } = TOKEN_MODE_TRAITS[route.token];
+    if (sendsUserToken) {
+      const found = await this.userCredentials(route, req);
+      if (found !== undefined) {
+        // A session the provider ended (401) falls back to what the mode sends without a user; any other problem (an IdP outage) is answered.
+        if (!(found instanceof HttpProblem) || withoutUser === 'refuse' || found.status !== 401) return found;
+      }
+    }
+    switch (withoutUser) {
+      case 'refuse':
+        return problems.notAuthenticated();
+      case 'no-token':
+        return {};
+      case 'client-token':
+        return this.client(route);
+    }
+  }
+
+  /** The signed-in user's fresh token (and headers), the problem that stopped it, or undefined when there is no user. */
+  private async userCredentials(route: RouteConfig, req: IncomingMessage): Promise<Credentials | HttpProblem | undefined> {
     const session = await this.sessions.load(req);
     const user = session?.data.user;
     if (session && user) {
@@ -49,12 +67,9 @@ export class UpstreamCredentials {
           ...(route.userHeaders ? { user: userHeaders(fresh.user.sub, fresh.user.claims, route.userHeaders) } : {}),
         };
       }
-      const problem = freshnessProblem(fresh);
-      if (route.token === 'user' || problem.status !== 401) return problem;
-    } else if (route.token === 'user') {
-      return problems.notAuthenticated();
+      return freshnessProblem(fresh);
     }
-    return route.token === 'user-or-client' ? this.client(route) : {};
+    return undefined;
   }
 
   private async client(route: RouteConfig): Promise<Credentials | HttpProblem> {
