@@ -7,6 +7,7 @@ import { reserveGatewayUrl, startTestGateway, type TestGateway } from '../suppor
 import { startIdp, type TestIdp } from '../support/idp.ts';
 import { scrape } from '../support/metrics.ts';
 import { rawRedis, setCookie } from '../support/stack.ts';
+import { sessionFate } from '../support/session-fate.ts';
 
 const BACKCHANNEL_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 const ENDPOINT = '/auth/backchannel-logout';
@@ -58,21 +59,10 @@ async function login(account = 'alice'): Promise<Session> {
   }
 }
 
-async function userStatus(gatewayUrl: string, session: Session): Promise<number> {
-  return (await request(gatewayUrl).get('/auth/user').set('Cookie', session.cookie)).status;
-}
-
-async function expectAlive(session: Session): Promise<void> {
-  expect(await userStatus(gwA.gateway.url, session)).toBe(200);
-  expect(await userStatus(gwB.gateway.url, session)).toBe(200);
-  expect(await redis.exists(session.storeKey)).toBe(1);
-}
-
-async function expectEnded(session: Session): Promise<void> {
-  expect(await userStatus(gwA.gateway.url, session)).toBe(401);
-  expect(await userStatus(gwB.gateway.url, session)).toBe(401);
-  expect(await redis.exists(session.storeKey)).toBe(0);
-}
+const { expectAlive, expectEnded } = sessionFate(
+  () => [gwA.gateway.url, gwB.gateway.url],
+  () => redis,
+);
 
 type TokenOptions = {
   /** Claims to add or replace; `undefined` removes a default claim. */

@@ -5,6 +5,7 @@ import { CookieJar, loginThroughGateway } from '../support/browser-flow.ts';
 import { reserveGatewayUrl, startTestGateway, type TestGateway } from '../support/gateway.ts';
 import { startIdp, type TestIdp } from '../support/idp.ts';
 import { rawRedis, setCookie } from '../support/stack.ts';
+import { sessionFate } from '../support/session-fate.ts';
 
 const ENDPOINT = '/auth/frontchannel-logout';
 
@@ -63,21 +64,10 @@ async function login(account = 'alice', jar = new CookieJar()): Promise<Session>
   }
 }
 
-async function userStatus(gatewayUrl: string, session: Session): Promise<number> {
-  return (await request(gatewayUrl).get('/auth/user').set('Cookie', session.cookie)).status;
-}
-
-async function expectAlive(session: Session): Promise<void> {
-  expect(await userStatus(gwA.gateway.url, session)).toBe(200);
-  expect(await userStatus(gwB.gateway.url, session)).toBe(200);
-  expect(await redis.exists(session.storeKey)).toBe(1);
-}
-
-async function expectEnded(session: Session): Promise<void> {
-  expect(await userStatus(gwA.gateway.url, session)).toBe(401);
-  expect(await userStatus(gwB.gateway.url, session)).toBe(401);
-  expect(await redis.exists(session.storeKey)).toBe(0);
-}
+const { expectAlive, expectEnded } = sessionFate(
+  () => [gwA.gateway.url, gwB.gateway.url],
+  () => redis,
+);
 
 /** The request the IdP's logout page makes in its iframe: a cross-site GET without the SameSite=Strict cookie. */
 function frontchannel(gatewayUrl: string, query: string) {
