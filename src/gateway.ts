@@ -71,7 +71,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const index = new SessionIndex(stores.kv);
   const credentials = new UpstreamCredentials(
     new ObservedSessionReader(config, stores.sessions, stores.invalidation),
-    new TokenRefresher({ oidc, sessions: stores.sessions, ender: new SessionEnder(stores.sessions, index), kv: stores.kv, skewMs: config.refreshSkewSec * 1000, logger, stats: metrics.refreshStats }),
+    new TokenRefresher({ grant: oidc, sessions: stores.sessions, ender: new SessionEnder(stores.sessions, index), locks: stores.kv, skewMs: config.refreshSkewSec * 1000, logger, stats: metrics.refreshStats }),
     new ClientTokenCache(oidc, config.refreshSkewSec * 1000, logger),
   );
   // Both limits guard navigations (/auth/login, /auth/callback): a browser gets a page, not JSON.

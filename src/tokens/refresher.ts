@@ -1,18 +1,16 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { SessionData } from 'express-session';
 import type { Logger } from 'pino';
-import type { OidcClient } from '../oidc/client.ts';
 import { IdpInvalidResponseError, isIdpError, type IdpError } from '../oidc/errors.ts';
-import { refreshLockKey, type EncryptedStore } from '../session/encrypted-store.ts';
+import { refreshLockKey } from '../session/encrypted-store.ts';
 import { splitSessionId } from '../session/ids.ts';
 import { forSession } from '../store/errors.ts';
-import type { KeyValueStore } from '../store/kv.ts';
-import type { SessionEnder } from '../session/session-end.ts';
 import type { UserSession } from '../session/types.ts';
 import { isExpired, needsRefresh } from './freshness.ts';
 import { refreshFailureEndsSession } from './refresh-policy.ts';
 import type { TokenSet } from '../oidc/token-set.ts';
 import { absoluteDeadline } from '../session/lifetime.ts';
+import type { FencedSessions, RefreshGrant, RefreshLocks, SessionTerminator } from './refresher-deps.ts';
 
 /** Longer than the IdP request timeout (10 s), so a lock cannot expire under a refresh still in flight. */
 const LOCK_TTL_MS = 15_000;
@@ -48,11 +46,11 @@ export interface RefreshStats {
 }
 
 export interface TokenRefresherDeps {
-  oidc: OidcClient;
-  sessions: EncryptedStore;
+  grant: RefreshGrant;
+  sessions: FencedSessions;
   /** Ends a session the IdP refused, with its index entries. */
-  ender: SessionEnder;
-  kv: KeyValueStore;
+  ender: SessionTerminator;
+  locks: RefreshLocks;
   skewMs: number;
   logger: Logger;
   stats?: RefreshStats;
@@ -100,20 +98,20 @@ export class TokenRefresher {
   }
 
   private async refreshOnce(sid: string, storeId: string): Promise<Freshness> {
-    const { kv } = this.deps;
+    const { locks } = this.deps;
     const lockKey = refreshLockKey(storeId);
     const giveUpAt = Date.now() + WAIT_LIMIT_MS;
     for (;;) {
-      const token = await forSession(kv.acquireLock(lockKey, LOCK_TTL_MS));
+      const token = await forSession(locks.acquireLock(lockKey, LOCK_TTL_MS));
       if (token !== undefined) {
         try {
           return await this.refreshHoldingLock(sid, storeId, { key: lockKey, token });
         } finally {
-          await kv.releaseLock(lockKey, token).catch(() => undefined);
+          await locks.releaseLock(lockKey, token).catch(() => undefined);
         }
       }
       // Another instance is refreshing this session: wait for it, then use what it stored.
-      while (await forSession(kv.isLocked(lockKey))) {
+      while (await forSession(locks.isLocked(lockKey))) {
         if (Date.now() > giveUpAt) return { kind: 'unavailable', retryAfterSec: Math.ceil(this.backoffMs / 1000) };
         await delay(POLL_MS);
       }
@@ -127,7 +125,7 @@ export class TokenRefresher {
   }
 
   private async refreshHoldingLock(sid: string, storeId: string, fence: { key: string; token: string }): Promise<Freshness> {
-    const { sessions, oidc, kv, logger, stats } = this.deps;
+    const { sessions, grant, locks, logger, stats } = this.deps;
     // Read again under the lock: the tokens may have been refreshed since this request loaded them.
     const current: SessionData | undefined = await sessions.read(sid);
     const user = current?.user;
@@ -146,19 +144,19 @@ export class TokenRefresher {
 
     let tokens: TokenSet;
     try {
-      tokens = await oidc.refresh(user.refreshToken);
+      tokens = await grant.refresh(user.refreshToken);
     } catch (err) {
       const failure: IdpError = isIdpError(err) ? err : new IdpInvalidResponseError('unexpected_error', undefined, err);
       if (refreshFailureEndsSession(failure)) {
         stats?.onRefresh?.('refused');
         logger.info({ event: 'refresh', outcome: 'refused', reason: failure.reason, status: failure.status }, 'refresh token rejected; session ended');
-        await this.deps.ender.end(storeId, { issuer: oidc.metadata().issuer, sub: user.sub, ...(user.idpSid ? { sid: user.idpSid } : {}) });
+        await this.deps.ender.end(storeId, { issuer: grant.metadata().issuer, sub: user.sub, ...(user.idpSid ? { sid: user.idpSid } : {}) });
         return { kind: 'ended', reason: failure.reason };
       }
       stats?.onRefresh?.('error');
       logger.warn({ event: 'refresh', outcome: 'error', reason: failure.reason, status: failure.status, retryInMs: this.backoffMs }, 'token refresh failed; session kept');
       // Best effort: without the marker the next request asks the IdP again, which is what happened before it existed.
-      await kv.set(backoffKey(storeId), String(Date.now() + this.backoffMs), this.backoffMs).catch(() => undefined);
+      await locks.set(backoffKey(storeId), String(Date.now() + this.backoffMs), this.backoffMs).catch(() => undefined);
       return { kind: 'unavailable', retryAfterSec: Math.ceil(this.backoffMs / 1000) };
     }
     stats?.onRefresh?.('success');
@@ -182,7 +180,7 @@ export class TokenRefresher {
 
   /** Milliseconds until the session's back-off ends; 0 when there is none. */
   private async backoffLeft(storeId: string): Promise<number> {
-    const until = Number(await forSession(this.deps.kv.get(backoffKey(storeId))));
+    const until = Number(await forSession(this.deps.locks.get(backoffKey(storeId))));
     return Number.isFinite(until) ? Math.max(0, until - Date.now()) : 0;
   }
 }
