@@ -1,12 +1,13 @@
-import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { readAbuseLimits } from './abuse-limits.ts';
 import { parseDurationSeconds } from './duration.ts';
 import { withEnvFile, type Env } from './env-file.ts';
+import { isRedisUrl, redisTopology } from './redis-topology.ts';
 import { loadRoutesFile } from './routes.ts';
 import { resolveSecretFiles } from './secrets.ts';
-import { CLIENT_AUTH_METHODS, type ClientAuthMethod, type GatewayConfig, type RedisTopology } from './types.ts';
+import { CLIENT_AUTH_METHODS, type ClientAuthMethod, type GatewayConfig } from './types.ts';
+import { isAbsoluteHttp, isListenHost, parseTrustProxy, parseUrl } from './values.ts';
 
 const MIN_SECRET_BYTES = 32;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -211,87 +212,4 @@ export function loadConfig(rawEnv: Env, cwd = process.cwd()): GatewayConfig {
     shutdownTimeoutSec,
     ...abuseLimits,
   };
-}
-
-function isRedisUrl(text: string): boolean {
-  const url = parseUrl(text);
-  return url !== undefined && (url.protocol === 'redis:' || url.protocol === 'rediss:');
-}
-
-/** One of the three Redis deployments, from whichever of their variables is set (at most one). */
-function redisTopology(get: (name: string) => string | undefined, url: string | undefined, problems: string[]): RedisTopology | undefined {
-  const clusterNodes = get('BFF_REDIS_CLUSTER_NODES');
-  const sentinels = get('BFF_REDIS_SENTINELS');
-  const sentinelName = get('BFF_REDIS_SENTINEL_NAME');
-  const username = get('BFF_REDIS_USERNAME');
-  const password = get('BFF_REDIS_PASSWORD');
-  const chosen = [url !== undefined && 'BFF_REDIS_URL', clusterNodes !== undefined && 'BFF_REDIS_CLUSTER_NODES', sentinels !== undefined && 'BFF_REDIS_SENTINELS'].filter(Boolean);
-  if (chosen.length > 1) {
-    problems.push(`${chosen[1]}: set only one of BFF_REDIS_URL, BFF_REDIS_CLUSTER_NODES and BFF_REDIS_SENTINELS`);
-    return undefined;
-  }
-  if (sentinels === undefined) {
-    if (sentinelName !== undefined) problems.push('BFF_REDIS_SENTINEL_NAME: only applies with BFF_REDIS_SENTINELS');
-    if (username !== undefined || password !== undefined) problems.push('BFF_REDIS_PASSWORD: only applies with BFF_REDIS_SENTINELS (put credentials into the redis:// URLs otherwise)');
-  }
-  if (url !== undefined) return { kind: 'single', url };
-  if (clusterNodes !== undefined) {
-    const nodes = clusterNodes.split(',').map((n) => n.trim()).filter(Boolean);
-    if (nodes.length === 0 || !nodes.every(isRedisUrl)) {
-      problems.push('BFF_REDIS_CLUSTER_NODES: must be comma-separated redis:// or rediss:// URLs of cluster nodes (a few are enough to discover the rest)');
-      return undefined;
-    }
-    return { kind: 'cluster', nodes };
-  }
-  if (sentinels !== undefined) {
-    const parsed = sentinels.split(',').map((entry) => /^\s*([^:\s]+):(\d{1,5})\s*$/.exec(entry));
-    if (parsed.length === 0 || parsed.some((m) => m === null)) {
-      problems.push('BFF_REDIS_SENTINELS: must be comma-separated host:port pairs of Sentinel processes');
-      return undefined;
-    }
-    if (sentinelName === undefined) {
-      problems.push('BFF_REDIS_SENTINEL_NAME: required with BFF_REDIS_SENTINELS (the monitored master\'s name, e.g. mymaster)');
-      return undefined;
-    }
-    return {
-      kind: 'sentinel',
-      name: sentinelName,
-      sentinels: parsed.map((m) => ({ host: (m as RegExpExecArray)[1] as string, port: Number((m as RegExpExecArray)[2]) })),
-      ...(username !== undefined ? { username } : {}),
-      ...(password !== undefined ? { password } : {}),
-    };
-  }
-  return undefined;
-}
-
-function parseUrl(text: string): URL | undefined {
-  try {
-    return new URL(text);
-  } catch {
-    return undefined;
-  }
-}
-
-/** What `server.listen` can bind: an IP literal, or a DNS name it resolves at start-up. */
-function isListenHost(text: string): boolean {
-  if (isIP(text) !== 0) return true;
-  const name = text.endsWith('.') ? text.slice(0, -1) : text;
-  if (name.length === 0 || name.length > 253) return false;
-  const labels = name.split('.');
-  // An all-digit last label is a mistyped IPv4 address (127.0.0.256, 10.1), never a name to look up.
-  if (/^\d+$/.test(labels.at(-1) ?? '')) return false;
-  return labels.every((label) => /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(label));
-}
-
-function isAbsoluteHttp(text: string): boolean {
-  const url = parseUrl(text);
-  return url !== undefined && (url.protocol === 'http:' || url.protocol === 'https:');
-}
-
-/** Express's `trust proxy`: true/false, a hop count, or a list of addresses/subnets. */
-function parseTrustProxy(text: string): boolean | number | string {
-  if (text === 'true') return true;
-  if (text === 'false') return false;
-  if (/^\d+$/.test(text)) return Number(text);
-  return text;
 }
