@@ -1,5 +1,5 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { unsign } from 'cookie-signature';
 import type { SessionData } from 'express-session';
 import type { GatewayConfig } from '../config/types.ts';
 import { readCookie } from '../http/cookies.ts';
@@ -89,17 +89,18 @@ export class SessionReader {
     this.store.touch(sid, data, () => undefined);
   }
 
-  /** express-session's cookie format: `s:<sid>.<base64 HMAC-SHA256 without padding>`, any configured secret. */
+  /**
+   * express-session's cookie format (`s:` + cookie-signature), verified by the
+   * very library express-session uses, so that the proxy path can never accept
+   * a cookie that `/auth` would refuse or the reverse: any configured secret
+   * verifies, the first one signs.
+   */
   private unsign(cookie: string): string | undefined {
     if (!cookie.startsWith('s:')) return undefined;
     const signed = cookie.slice(2);
-    const dot = signed.lastIndexOf('.');
-    if (dot < 0) return undefined;
-    const value = signed.slice(0, dot);
-    const given = Buffer.from(signed.slice(dot + 1));
     for (const secret of this.secrets) {
-      const expected = Buffer.from(createHmac('sha256', secret).update(value).digest('base64').replace(/=+$/, ''));
-      if (expected.length === given.length && timingSafeEqual(expected, given)) return value;
+      const value = unsign(signed, secret);
+      if (value !== false) return value;
     }
     return undefined;
   }
