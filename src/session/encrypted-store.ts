@@ -3,6 +3,7 @@ import type { SessionData, Store } from 'express-session';
 import type { SessionCipher } from './crypto.ts';
 import { SessionStoreError } from '../store/errors.ts';
 import { splitSessionId } from './ids.ts';
+import { sessionRecordId as innerIdOf } from './keys.ts';
 import { StoreSessionRecords, type LockFence, type ReplaceResult, type SessionRecords } from './records.ts';
 
 type Callback = (err?: unknown) => void;
@@ -22,14 +23,6 @@ export interface EncryptedStoreOptions {
 
 /** Told whenever a session is written or destroyed, so that caches of it anywhere can drop it. */
 export type SessionChangeListener = (storeId: string) => void;
-
-/**
- * The record's name in the inner store. The braces are a Redis Cluster hash
- * tag: the session and its refresh lock (`lock:{id}`) live on one slot, so a
- * script can check the lock and write the session atomically.
- */
-export const innerIdOf = (storeId: string): string => `{${storeId}}`;
-export const refreshLockKey = (storeId: string): string => `lock:{${storeId}}`;
 
 /**
  * Wraps an express-session store (connect-redis or the memory store) and

@@ -8,9 +8,8 @@ import { EncryptedStore } from './encrypted-store.ts';
 import { LocalInvalidationBus, RedisInvalidationBus, type InvalidationBus } from './invalidation.ts';
 import { MemoryKeyValueStore, RedisKeyValueStore, type KeyValueStore } from '../store/kv.ts';
 import { createRedisConnection } from '../store/redis-client.ts';
+import { REDIS_NAMESPACE, SESSION_RECORD_PREFIX } from './keys.ts';
 import { RedisSessionRecords, StoreSessionRecords } from './records.ts';
-
-const SESSION_PREFIX = 'bff:sess:';
 
 export interface Stores {
   sessions: EncryptedStore;
@@ -35,9 +34,9 @@ export function createStores(config: GatewayConfig, logger: Logger): Stores {
   if (config.redis) {
     const connection = createRedisConnection(config.redis, logger);
     const { client } = connection;
-    const kv = new RedisKeyValueStore(client);
-    const records = new RedisSessionRecords(client, SESSION_PREFIX, (key) => kv.redisKey(key));
-    const sessions = new EncryptedStore(new DeadlineStore(new RedisStore({ client: connection.native, prefix: SESSION_PREFIX })), cipher, timeouts, records);
+    const kv = new RedisKeyValueStore(client, REDIS_NAMESPACE);
+    const records = new RedisSessionRecords(client, SESSION_RECORD_PREFIX, (key) => kv.redisKey(key));
+    const sessions = new EncryptedStore(new DeadlineStore(new RedisStore({ client: connection.native, prefix: SESSION_RECORD_PREFIX })), cipher, timeouts, records);
     const invalidation = new RedisInvalidationBus(client, connection.subscriber(), logger);
     sessions.onChange((storeId) => invalidation.publish(storeId));
     return {

@@ -2,7 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { SessionData } from 'express-session';
 import type { Logger } from 'pino';
 import { IdpInvalidResponseError, isIdpError, type IdpError } from '../oidc/errors.ts';
-import { refreshLockKey } from '../session/encrypted-store.ts';
+import { refreshBackoffKey as backoffKey, refreshLockKey } from '../session/keys.ts';
 import { splitSessionId } from '../session/ids.ts';
 import { forSession } from '../store/errors.ts';
 import type { UserSession } from '../session/types.ts';
@@ -57,9 +57,6 @@ export interface TokenRefresherDeps {
   /** Default REFRESH_BACKOFF_MS. */
   backoffMs?: number;
 }
-
-/** The store key that marks a session whose refresh failed moments ago; shares the session's Redis Cluster slot. */
-const backoffKey = (storeId: string): string => `refresh-backoff:{${storeId}}`;
 
 /**
  * Keeps a session's access token fresh, refreshing it at most once however

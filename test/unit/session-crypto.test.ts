@@ -3,7 +3,8 @@ import session from 'express-session';
 import type { SessionData } from 'express-session';
 import { randomBytes } from 'node:crypto';
 import { SessionCipher } from '../../src/session/crypto.ts';
-import { EncryptedStore, innerIdOf } from '../../src/session/encrypted-store.ts';
+import { EncryptedStore } from '../../src/session/encrypted-store.ts';
+import { sessionRecordId as innerIdOf } from '../../src/session/keys.ts';
 import { newSessionId, splitSessionId } from '../../src/session/ids.ts';
 import type { UserSession } from '../../src/session/types.ts';
 
