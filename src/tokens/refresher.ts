@@ -112,7 +112,7 @@ export class TokenRefresher {
         if (Date.now() > giveUpAt) return { kind: 'unavailable', retryAfterSec: Math.ceil(this.backoffMs / 1000) };
         await delay(POLL_MS);
       }
-      const current = await this.deps.sessions.read(sid);
+      const current = await this.deps.sessions.load(sid);
       if (!current?.user) return { kind: 'gone' };
       if (!needsRefresh(current.user, Date.now(), this.deps.skewMs)) {
         this.deps.stats?.onShared?.();
@@ -124,7 +124,7 @@ export class TokenRefresher {
   private async refreshHoldingLock(sid: string, storeId: string, fence: { key: string; token: string }): Promise<Freshness> {
     const { sessions, grant, locks, logger, stats } = this.deps;
     // Read again under the lock: the tokens may have been refreshed since this request loaded them.
-    const current: SessionData | undefined = await sessions.read(sid);
+    const current: SessionData | undefined = await sessions.load(sid);
     const user = current?.user;
     if (!current || !user) return { kind: 'gone' };
     if (!needsRefresh(user, Date.now(), this.deps.skewMs)) {

@@ -4,10 +4,10 @@ import { sign } from 'cookie-signature';
 import session from 'express-session';
 import type { GatewayConfig } from '../../src/config/types.ts';
 import { SessionCipher } from '../../src/session/crypto.ts';
-import { EncryptedStore } from '../../src/session/encrypted-store.ts';
 import { newSessionId } from '../../src/session/ids.ts';
 import { LocalInvalidationBus } from '../../src/session/invalidation.ts';
 import { SessionReader } from '../../src/session/reader.ts';
+import { SessionRepository } from '../../src/session/repository.ts';
 
 const SECRETS = ['reader-secret-active-4f8a1c9e2b7d6035aa11bb22', 'reader-secret-retired-0d9e8f7a6b5c4d3e2f1a0b9c'];
 const COOKIE = 'bff_session';
@@ -16,9 +16,9 @@ const COOKIE = 'bff_session';
 const config = { cookieName: COOKIE, sessionSecrets: SECRETS, sessionIdleTimeoutSec: 600 } as unknown as GatewayConfig;
 
 async function readerWithSession(): Promise<{ reader: SessionReader; sid: string }> {
-  const store = new EncryptedStore(new session.MemoryStore(), new SessionCipher(SECRETS), { idleTimeoutSec: 600, absoluteTimeoutSec: 3600 });
+  const store = new SessionRepository(new session.MemoryStore(), new SessionCipher(SECRETS), { idleTimeoutSec: 600, absoluteTimeoutSec: 3600 });
   const sid = newSessionId();
-  await new Promise<void>((resolve, reject) => store.set(sid, { cookie: { originalMaxAge: 600_000 } } as session.SessionData, (err) => (err ? reject(err) : resolve())));
+  await store.save(sid, { cookie: { originalMaxAge: 600_000 } } as session.SessionData);
   return { reader: new SessionReader(config, store, new LocalInvalidationBus()), sid };
 }
 
