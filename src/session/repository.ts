@@ -11,6 +11,22 @@ interface Envelope {
   data: string;
 }
 
+/**
+ * An express-session store (connect-redis, the memory store) as the
+ * repository uses it: it is given envelopes, not express-session's
+ * SessionData, and nothing it returns is trusted to be an envelope. Any
+ * express-session Store is one (its methods accept any object).
+ */
+interface RecordStore {
+  get(id: string, callback: (err: unknown, record?: unknown) => void): void;
+  set(id: string, record: object, callback?: (err?: unknown) => void): void;
+  // connect-redis passes an error to touch's callback, though express-session's type has none.
+  touch?(id: string, record: object, callback?: (err?: unknown) => void): void;
+  destroy(id: string, callback?: (err?: unknown) => void): void;
+}
+
+const isEnvelope = (record: unknown): record is Envelope => typeof record === 'object' && record !== null && typeof (record as { data?: unknown }).data === 'string';
+
 export interface SessionRepositoryOptions {
   idleTimeoutSec: number;
   absoluteTimeoutSec: number;
@@ -32,7 +48,7 @@ export type SessionChangeListener = (storeId: string) => void;
  * timeout, capped by the session's absolute deadline.
  */
 export class SessionRepository {
-  private readonly inner: Store;
+  private readonly inner: RecordStore;
   private readonly cipher: SessionCipher;
   private readonly options: Required<SessionRepositoryOptions>;
   private readonly records: SessionRecords;
@@ -57,10 +73,8 @@ export class SessionRepository {
     return new Promise((resolve, reject) => {
       this.inner.get(innerId, (err, stored) => {
         if (err) return reject(new SessionStoreError(err));
-        // The inner store holds envelopes, whatever express-session's Store type says.
-        const envelope = stored as unknown as Envelope | null | undefined;
-        if (!envelope || typeof envelope.data !== 'string') return resolve(undefined);
-        const plaintext = this.cipher.decrypt(envelope.data, parts.sessionKey, innerId);
+        if (!isEnvelope(stored)) return resolve(undefined);
+        const plaintext = this.cipher.decrypt(stored.data, parts.sessionKey, innerId);
         if (plaintext === undefined) return resolve(undefined);
         let data: SessionData;
         try {
@@ -83,7 +97,7 @@ export class SessionRepository {
     if (!parts) return Promise.reject(new Error('malformed session id'));
     const innerId = sessionRecordId(parts.storeId);
     return new Promise((resolve, reject) => {
-      this.inner.set(innerId, this.seal(data, parts.sessionKey, innerId) as unknown as SessionData, (err) => {
+      this.inner.set(innerId, this.seal(data, parts.sessionKey, innerId), (err) => {
         this.changed(parts.storeId);
         if (err) reject(new SessionStoreError(err));
         else resolve();
@@ -94,11 +108,10 @@ export class SessionRepository {
   /** Slides the idle timeout: the session was used and not changed. */
   touch(handle: string, data: SessionData): Promise<void> {
     const parts = splitSessionId(handle);
-    if (!parts || !this.inner.touch) return Promise.resolve();
-    const envelope = { cookie: this.expiry(data) } as unknown as SessionData;
-    // Typed without an error argument, but connect-redis does pass one.
-    const touch = this.inner.touch.bind(this.inner) as (sid: string, sess: SessionData, cb: (err?: unknown) => void) => void;
-    return new Promise((resolve, reject) => touch(sessionRecordId(parts.storeId), envelope, (err) => (err ? reject(new SessionStoreError(err)) : resolve())));
+    const inner = this.inner;
+    if (!parts || !inner.touch) return Promise.resolve();
+    const expiry = { cookie: this.expiry(data) };
+    return new Promise((resolve, reject) => inner.touch?.(sessionRecordId(parts.storeId), expiry, (err) => (err ? reject(new SessionStoreError(err)) : resolve())));
   }
 
   /**
