@@ -1,8 +1,7 @@
 import session from 'express-session';
 import type { RequestHandler } from 'express';
 import type { GatewayConfig } from '../config/types.ts';
-import { ExpressSessionStore } from './express-store.ts';
-import type { SessionRepository } from './repository.ts';
+import type { EncryptedStore } from './encrypted-store.ts';
 import { newSessionId } from './ids.ts';
 import { sessionCookieAttributes } from '../http/cookies.ts';
 
@@ -11,11 +10,11 @@ import { sessionCookieAttributes } from '../http/cookies.ts';
  * signed opaque id, nothing written for anonymous visitors, no write when
  * nothing changed (the store's touch slides the idle timeout instead).
  */
-export function sessionMiddleware(config: GatewayConfig, sessions: SessionRepository): RequestHandler {
+export function sessionMiddleware(config: GatewayConfig, store: EncryptedStore): RequestHandler {
   return session({
     name: config.cookieName,
     secret: [...config.sessionSecrets],
-    store: new ExpressSessionStore(sessions),
+    store,
     genid: newSessionId,
     resave: false,
     saveUninitialized: false,

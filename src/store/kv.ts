@@ -44,8 +44,7 @@ const ADD_TO_SET =
 export class RedisKeyValueStore implements KeyValueStore {
   private readonly client: RedisClient;
   private readonly prefix: string;
-  /** `prefix` namespaces every key; the gateway's is session/keys.ts's REDIS_NAMESPACE, which also names the session records. */
-  constructor(client: RedisClient, prefix: string) {
+  constructor(client: RedisClient, prefix = 'bff:') {
     this.client = client;
     this.prefix = prefix;
   }
