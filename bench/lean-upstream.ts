@@ -2,9 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** What every request gets: a small JSON document, like a typical API read. */
-const BODY = Buffer.from(
-  JSON.stringify({ id: 4711, name: 'Blue widget', price: { amount: 1999, currency: 'EUR' }, tags: ['blue', 'widget'], inStock: true }),
-);
+const BODY = Buffer.from(JSON.stringify({ id: 4711, name: 'Blue widget', price: { amount: 1999, currency: 'EUR' }, tags: ['blue', 'widget'], inStock: true }));
 
 export interface LeanUpstream {
   /** http://127.0.0.1:<port> */

@@ -45,9 +45,7 @@ export function runLoad(options: LoadOptions): Promise<LoadResult> {
         connections: options.connections,
         pipelining: 1,
         ...(options.amount !== undefined ? { amount: options.amount } : { duration: options.durationSec ?? 10 }),
-        ...(options.setupRequest
-          ? { requests: [{ method: 'GET', headers: options.headers ?? {}, setupRequest: options.setupRequest }] }
-          : { headers: options.headers ?? {} }),
+        ...(options.setupRequest ? { requests: [{ method: 'GET', headers: options.headers ?? {}, setupRequest: options.setupRequest }] } : { headers: options.headers ?? {} }),
       },
       (err: unknown, result: autocannon.Result) => {
         clearTimeout(cap);

@@ -407,7 +407,9 @@ function evaluate(scenarios: readonly ScenarioResult[], leak: LeakResult): Targe
       detail:
         failing.length === 0 && leak.non2xx + leak.errors === 0
           ? 'none (warm-ups and leak check included)'
-          : [...failing.map((s) => `#${s.id}: ${s.non2xx} non-2xx, ${s.errors} errors`), ...(leak.non2xx + leak.errors > 0 ? [`leak check: ${leak.non2xx} non-2xx, ${leak.errors} errors`] : [])].join('; '),
+          : [...failing.map((s) => `#${s.id}: ${s.non2xx} non-2xx, ${s.errors} errors`), ...(leak.non2xx + leak.errors > 0 ? [`leak check: ${leak.non2xx} non-2xx, ${leak.errors} errors`] : [])].join(
+              '; ',
+            ),
     },
     {
       name: `RSS growth from ${thousands(LEAK_CHECKPOINT)} to ${thousands(settings.leakRequests)} requests < 10 %`,

@@ -78,9 +78,7 @@ export async function measureSessionSize(redisUrl: string, count: number): Promi
         path: '/',
         sameSite: 'strict',
       };
-      await new Promise<void>((resolve, reject) =>
-        stores.sessions.set(sid, { cookie, user } as unknown as SessionData, (err) => (err ? reject(err) : resolve())),
-      );
+      await new Promise<void>((resolve, reject) => stores.sessions.set(sid, { cookie, user } as unknown as SessionData, (err) => (err ? reject(err) : resolve())));
       // What the login callback adds, so that back-channel logout finds the session.
       await index.add(storeId, { issuer: ISSUER, sub: user.sub, ...(user.idpSid ? { sid: user.idpSid } : {}) }, user.absoluteExpiresAt - Date.now());
     }
@@ -157,15 +155,38 @@ function realisticUser(absoluteTimeoutSec: number): UserSession {
   const accessToken = jwt(
     { alg: 'RS256', typ: 'JWT', kid: randomBytes(32).toString('base64url') },
     {
-      exp: iat + 300, iat, jti: randomUUID(), iss: ISSUER, aud: ['orders-api', 'account'], sub, typ: 'Bearer', azp: 'bff', sid: idpSid,
-      realm_access: { roles: ['offline_access', 'customer'] }, scope, email_verified: true, preferred_username: username, email,
+      exp: iat + 300,
+      iat,
+      jti: randomUUID(),
+      iss: ISSUER,
+      aud: ['orders-api', 'account'],
+      sub,
+      typ: 'Bearer',
+      azp: 'bff',
+      sid: idpSid,
+      realm_access: { roles: ['offline_access', 'customer'] },
+      scope,
+      email_verified: true,
+      preferred_username: username,
+      email,
     },
     256,
   );
   const idClaims = { sub, sid: idpSid, acr: '1', ...profile, locale: 'en' };
   const idToken = jwt(
     { alg: 'RS256', typ: 'JWT', kid: randomBytes(32).toString('base64url') },
-    { exp: iat + 300, iat, auth_time: iat, jti: randomUUID(), iss: ISSUER, aud: 'bff', typ: 'ID', nonce: randomBytes(32).toString('base64url'), at_hash: randomBytes(16).toString('base64url'), ...idClaims },
+    {
+      exp: iat + 300,
+      iat,
+      auth_time: iat,
+      jti: randomUUID(),
+      iss: ISSUER,
+      aud: 'bff',
+      typ: 'ID',
+      nonce: randomBytes(32).toString('base64url'),
+      at_hash: randomBytes(16).toString('base64url'),
+      ...idClaims,
+    },
     256,
   );
   const refreshToken = jwt(

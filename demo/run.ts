@@ -83,7 +83,9 @@ process.once('SIGTERM', () => void shutdown('SIGTERM'));
 function busyPort(err: unknown): never {
   if (err instanceof Error && 'code' in err && err.code === 'EADDRINUSE') {
     const taken = 'port' in err ? `port ${String(err.port)}` : 'one of its ports';
-    console.error(`The demo cannot start: ${taken} is already in use. Stop what uses it, or choose other ports: DEMO_PORT=4000 npm run demo (the demo uses DEMO_PORT, the two ports after it and DEMO_PORT + 90).`);
+    console.error(
+      `The demo cannot start: ${taken} is already in use. Stop what uses it, or choose other ports: DEMO_PORT=4000 npm run demo (the demo uses DEMO_PORT, the two ports after it and DEMO_PORT + 90).`,
+    );
     process.exit(1);
   }
   throw err;

@@ -95,7 +95,10 @@ function createApp(config: GatewayConfig, deps: AppDeps, onError: ReturnType<typ
   app.use('/auth', backchannelLogoutRouter(deps.backchannel));
   // After helmet: it replaces the framing headers for the IdP's iframe on its own route only.
   app.use('/auth', frontchannelLogoutRouter(deps.frontchannel));
-  app.use('/auth', authRouter({ config, oidc: deps.oidc, transactions: deps.transactions, session: deps.session, index: deps.index, logger: deps.logger, ...(deps.loginStats ? { stats: deps.loginStats } : {}) }));
+  app.use(
+    '/auth',
+    authRouter({ config, oidc: deps.oidc, transactions: deps.transactions, session: deps.session, index: deps.index, logger: deps.logger, ...(deps.loginStats ? { stats: deps.loginStats } : {}) }),
+  );
   if (config.staticDir) app.use(staticSpa(config.staticDir));
   app.use((req, res) => sendProblem(res, problems.notFound(req.path)));
   app.use(errorHandler(onError));

@@ -62,7 +62,11 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const stores = createStores(config, logger);
   // A cluster or Sentinel has no single client id: then every Redis client of this process is timed.
   const stopRedisMetrics = stores.kind === 'redis' ? observeRedisCommands(stores.redisClientId, (command, seconds, failed) => metrics.observeRedis(command, seconds, failed)) : undefined;
-  const oidc = new OidcClient(config, logger, timedIdpFetch((endpoint, seconds, failed) => metrics.observeIdp(endpoint, seconds, failed)));
+  const oidc = new OidcClient(
+    config,
+    logger,
+    timedIdpFetch((endpoint, seconds, failed) => metrics.observeIdp(endpoint, seconds, failed)),
+  );
   // Give Redis a moment to connect (so the first requests do not get 503s), but start without it if it is down.
   await Promise.all([oidc.start(), until(() => stores.connected(), STORE_WAIT_MS)]);
   const upstreamRoutes = config.routes.map((route) => ({ ...route, upstream: observedUpstream(createUpstream(route, logger, [config.cookieName, config.txCookieName])) }));
@@ -71,7 +75,15 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const index = new SessionIndex(stores.kv);
   const credentials = new UpstreamCredentials(
     new ObservedSessionReader(config, stores.sessions, stores.invalidation),
-    new TokenRefresher({ grant: oidc, sessions: stores.sessions, ender: new SessionEnder(stores.sessions, index), locks: stores.kv, skewMs: config.refreshSkewSec * 1000, logger, stats: metrics.refreshStats }),
+    new TokenRefresher({
+      grant: oidc,
+      sessions: stores.sessions,
+      ender: new SessionEnder(stores.sessions, index),
+      locks: stores.kv,
+      skewMs: config.refreshSkewSec * 1000,
+      logger,
+      stats: metrics.refreshStats,
+    }),
     new ClientTokenCache(oidc, config.refreshSkewSec * 1000, logger),
   );
   // Both limits guard navigations (/auth/login, /auth/callback): a browser gets a page, not JSON.
@@ -103,10 +115,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   server.on('checkContinue', (req, res) => server.emit('request', req, res));
   guardConnections(server, config.connectionLimits, logger);
   const sessionSockets = new SessionWebSockets({ invalidation: stores.invalidation, liveUntil: (sid) => stores.sessions.liveUntil(sid), logger });
-  server.on(
-    'upgrade',
-    webSocketUpgrade({ config, routes, credentials, logger, onOpen: (socket) => shutdown.track(socket), sessionSockets, ...(spaDev ? { fallback: spaDev.upgrade } : {}) }),
-  );
+  server.on('upgrade', webSocketUpgrade({ config, routes, credentials, logger, onOpen: (socket) => shutdown.track(socket), sessionSockets, ...(spaDev ? { fallback: spaDev.upgrade } : {}) }));
   const adminServer = createAdminServer({ pingStore: () => stores.kv.ping(), idpReady: () => oidc.ready, draining: () => shutdown.draining }, metrics.registry);
   await listen(server, config.port, options.host);
   // The ops endpoints can stay on a private interface (127.0.0.1, a pod-internal address) while users reach the main port.

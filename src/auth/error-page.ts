@@ -11,8 +11,8 @@ export const LOGIN_FAILURES = {
   state_mismatch: 'This sign-in response does not belong to the sign-in this browser started. Start again.',
   idp_error: 'The identity provider refused the sign-in.',
   code_exchange_failed: 'The identity provider did not accept the authorization code (it may have been used already). Start again.',
-  invalid_client: 'The identity provider refused this application\'s own credentials, so no one can sign in until the administrators fix the gateway\'s client configuration.',
-  response_invalid: 'The identity provider\'s response failed validation. Start again; if it keeps happening, tell the administrators.',
+  invalid_client: "The identity provider refused this application's own credentials, so no one can sign in until the administrators fix the gateway's client configuration.",
+  response_invalid: "The identity provider's response failed validation. Start again; if it keeps happening, tell the administrators.",
   idp_unavailable: 'The identity provider is not reachable right now. Try again in a moment.',
 } as const;
 

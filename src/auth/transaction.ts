@@ -41,10 +41,7 @@ export class LoginTransactions {
     const id = newSessionId();
     const { storeId, sessionKey } = splitSessionId(id) as { storeId: string; sessionKey: Buffer };
     const key = `tx:${storeId}`;
-    await Promise.all([
-      this.kv.set(key, this.cipher.encrypt(JSON.stringify(tx), sessionKey, key), LOGIN_TRANSACTION_TTL_MS),
-      ...(previous ? [this.kv.delete(previous)] : []),
-    ]);
+    await Promise.all([this.kv.set(key, this.cipher.encrypt(JSON.stringify(tx), sessionKey, key), LOGIN_TRANSACTION_TTL_MS), ...(previous ? [this.kv.delete(previous)] : [])]);
     res.cookie(this.config.txCookieName, id, { ...transactionCookieAttributes(this.config), maxAge: LOGIN_TRANSACTION_TTL_MS });
   }
 

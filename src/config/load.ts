@@ -46,7 +46,11 @@ export function loadConfig(rawEnv: Env, cwd = process.cwd()): GatewayConfig {
     return value === undefined || value.trim() === '' ? undefined : value.trim();
   };
   /** For keyword-valued variables, where `Strict` and `strict` mean the same. */
-  const lower = <T>(schema: z.ZodType<T, string>) => z.string().transform((v) => v.toLowerCase()).pipe(schema);
+  const lower = <T>(schema: z.ZodType<T, string>) =>
+    z
+      .string()
+      .transform((v) => v.toLowerCase())
+      .pipe(schema);
   /** Runs a zod schema over one variable; a failure is reported by name, never with the value. */
   function read<T>(name: string, schema: z.ZodType<T>, fallback: T): T;
   function read<T>(name: string, schema: z.ZodType<T>): T | undefined;
@@ -102,19 +106,27 @@ export function loadConfig(rawEnv: Env, cwd = process.cwd()): GatewayConfig {
   }
 
   const clientId = required('BFF_CLIENT_ID', 'the client id registered at the OpenID provider');
-  const clientAuthMethod = read('BFF_CLIENT_AUTH_METHOD', lower(z.enum(CLIENT_AUTH_METHODS, { message: `must be one of ${CLIENT_AUTH_METHODS.join(', ')}` })), 'client_secret_basic' as ClientAuthMethod);
+  const clientAuthMethod = read(
+    'BFF_CLIENT_AUTH_METHOD',
+    lower(z.enum(CLIENT_AUTH_METHODS, { message: `must be one of ${CLIENT_AUTH_METHODS.join(', ')}` })),
+    'client_secret_basic' as ClientAuthMethod,
+  );
   const clientSecret = get('BFF_CLIENT_SECRET');
   const clientPrivateKey = get('BFF_CLIENT_PRIVATE_KEY');
   if (clientAuthMethod === 'private_key_jwt') {
     if (!clientPrivateKey) {
-      if (!secrets.unreadable.has('BFF_CLIENT_PRIVATE_KEY')) problems.push('BFF_CLIENT_PRIVATE_KEY: required with BFF_CLIENT_AUTH_METHOD=private_key_jwt (a PKCS#8 PEM private key, or BFF_CLIENT_PRIVATE_KEY_FILE)');
+      if (!secrets.unreadable.has('BFF_CLIENT_PRIVATE_KEY'))
+        problems.push('BFF_CLIENT_PRIVATE_KEY: required with BFF_CLIENT_AUTH_METHOD=private_key_jwt (a PKCS#8 PEM private key, or BFF_CLIENT_PRIVATE_KEY_FILE)');
     } else if (!clientPrivateKey.includes('-----BEGIN PRIVATE KEY-----')) problems.push('BFF_CLIENT_PRIVATE_KEY: must be a PKCS#8 PEM private key (-----BEGIN PRIVATE KEY-----)');
   } else if (!clientSecret && !secrets.unreadable.has('BFF_CLIENT_SECRET')) {
     problems.push(`BFF_CLIENT_SECRET: required with BFF_CLIENT_AUTH_METHOD=${clientAuthMethod} (or BFF_CLIENT_SECRET_FILE)`);
   }
 
   const sessionSecretsText = required('BFF_SESSION_SECRETS', `comma-separated secrets of at least ${MIN_SECRET_BYTES} bytes each; the first one is active`);
-  const sessionSecrets = (sessionSecretsText ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const sessionSecrets = (sessionSecretsText ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   if (sessionSecretsText !== undefined) {
     if (sessionSecrets.length === 0) problems.push('BFF_SESSION_SECRETS: no secret given');
     sessionSecrets.forEach((secret, i) => {
@@ -148,15 +160,35 @@ export function loadConfig(rawEnv: Env, cwd = process.cwd()): GatewayConfig {
   const idle = duration('BFF_SESSION_IDLE_TIMEOUT', 30 * 60);
   const absolute = duration('BFF_SESSION_ABSOLUTE_TIMEOUT', 12 * 3600);
   if (idle > absolute) problems.push('BFF_SESSION_IDLE_TIMEOUT: must not be longer than BFF_SESSION_ABSOLUTE_TIMEOUT');
-  const csrfHeader = read('BFF_CSRF_HEADER', z.string().regex(/^[A-Za-z0-9-]+$/, 'must be a header name').transform((h) => h.toLowerCase()), 'x-csrf');
+  const csrfHeader = read(
+    'BFF_CSRF_HEADER',
+    z
+      .string()
+      .regex(/^[A-Za-z0-9-]+$/, 'must be a header name')
+      .transform((h) => h.toLowerCase()),
+    'x-csrf',
+  );
   const refreshSkewSec = read('BFF_REFRESH_SKEW', z.coerce.number().int().min(0).max(3600, 'must be at most 3600 seconds'), 30);
 
   const defaultPostLogout = publicUrl ? new URL('/', publicUrl).href : '';
-  const postLogoutRedirectUrl = read('BFF_POST_LOGOUT_REDIRECT_URL', z.string().refine((v) => isAbsoluteHttp(v), 'must be an absolute http(s) URL'), defaultPostLogout);
-  const errorUrl = read('BFF_ERROR_URL', z.string().refine((v) => v.startsWith('/') && !v.startsWith('//') ? true : isAbsoluteHttp(v), 'must be a path ("/login-error") or an absolute http(s) URL'));
+  const postLogoutRedirectUrl = read(
+    'BFF_POST_LOGOUT_REDIRECT_URL',
+    z.string().refine((v) => isAbsoluteHttp(v), 'must be an absolute http(s) URL'),
+    defaultPostLogout,
+  );
+  const errorUrl = read(
+    'BFF_ERROR_URL',
+    z.string().refine((v) => (v.startsWith('/') && !v.startsWith('//') ? true : isAbsoluteHttp(v)), 'must be a path ("/login-error") or an absolute http(s) URL'),
+  );
   const trustProxy = read('BFF_TRUST_PROXY', z.string().transform(parseTrustProxy), false as GatewayConfig['trustProxy']);
   const staticDirText = get('BFF_STATIC_DIR');
-  const spaDevUrl = read('BFF_SPA_DEV_URL', z.string().refine((v) => isAbsoluteHttp(v), 'must be an absolute http(s) URL of the SPA dev server').transform((v) => new URL(v)));
+  const spaDevUrl = read(
+    'BFF_SPA_DEV_URL',
+    z
+      .string()
+      .refine((v) => isAbsoluteHttp(v), 'must be an absolute http(s) URL of the SPA dev server')
+      .transform((v) => new URL(v)),
+  );
   if (staticDirText !== undefined && spaDevUrl !== undefined) problems.push('BFF_SPA_DEV_URL: set either BFF_STATIC_DIR (built SPA) or BFF_SPA_DEV_URL (dev server), not both');
   const contentSecurityPolicy = read(
     'BFF_CSP',

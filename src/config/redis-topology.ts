@@ -24,7 +24,10 @@ export function redisTopology(get: (name: string) => string | undefined, url: st
   }
   if (url !== undefined) return { kind: 'single', url };
   if (clusterNodes !== undefined) {
-    const nodes = clusterNodes.split(',').map((n) => n.trim()).filter(Boolean);
+    const nodes = clusterNodes
+      .split(',')
+      .map((n) => n.trim())
+      .filter(Boolean);
     if (nodes.length === 0 || !nodes.every(isRedisUrl)) {
       problems.push('BFF_REDIS_CLUSTER_NODES: must be comma-separated redis:// or rediss:// URLs of cluster nodes (a few are enough to discover the rest)');
       return undefined;
@@ -38,7 +41,7 @@ export function redisTopology(get: (name: string) => string | undefined, url: st
       return undefined;
     }
     if (sentinelName === undefined) {
-      problems.push('BFF_REDIS_SENTINEL_NAME: required with BFF_REDIS_SENTINELS (the monitored master\'s name, e.g. mymaster)');
+      problems.push("BFF_REDIS_SENTINEL_NAME: required with BFF_REDIS_SENTINELS (the monitored master's name, e.g. mymaster)");
       return undefined;
     }
     return {

@@ -4,8 +4,18 @@
  * `Transfer-Encoding`), so none of these is ever copied from the browser.
  */
 export const HOP_BY_HOP_HEADERS: readonly string[] = [
-  'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'upgrade',
-  'host', 'content-length', 'transfer-encoding', 'expect',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'upgrade',
+  'host',
+  'content-length',
+  'transfer-encoding',
+  'expect',
 ];
 
 /** Headers the gateway sets itself; a browser's copy never reaches an upstream. */

@@ -24,14 +24,31 @@ const routeSchema = z
       .refine((p) => !p.split('/').some((s) => s === '.' || s === '..'), 'must not contain dot segments')
       .optional(),
     token: z.enum(TOKEN_MODES, { message: `must be one of ${TOKEN_MODES.join(', ')}` }),
-    scope: z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/, 'must be space-separated scope names').optional(),
-    resource: z.string().refine((v) => isAbsoluteUri(v), 'must be an absolute URI without a fragment (RFC 8707)').optional(),
-    methods: z.array(z.string().transform((m) => m.toUpperCase()).pipe(z.string().regex(METHOD, 'must be an HTTP method name'))).min(1).optional(),
+    scope: z
+      .string()
+      .regex(/^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/, 'must be space-separated scope names')
+      .optional(),
+    resource: z
+      .string()
+      .refine((v) => isAbsoluteUri(v), 'must be an absolute URI without a fragment (RFC 8707)')
+      .optional(),
+    methods: z
+      .array(
+        z
+          .string()
+          .transform((m) => m.toUpperCase())
+          .pipe(z.string().regex(METHOD, 'must be an HTTP method name')),
+      )
+      .min(1)
+      .optional(),
     websocket: z.boolean().default(false),
     stripPrefix: z.boolean().default(false),
     headers: z
       .record(
-        z.string().regex(HEADER_NAME, 'header names must be tokens').refine((h) => !RESERVED_HEADERS.has(h.toLowerCase()), 'this header is set by the gateway itself'),
+        z
+          .string()
+          .regex(HEADER_NAME, 'header names must be tokens')
+          .refine((h) => !RESERVED_HEADERS.has(h.toLowerCase()), 'this header is set by the gateway itself'),
         z.string().regex(/^[\t\x20-\x7e]*$/, 'header values must be printable ASCII'),
       )
       .optional(),

@@ -4,14 +4,7 @@ import { resolve } from 'node:path';
 import type { Env } from './env-file.ts';
 
 /** Variables whose value is a secret: each also accepts `NAME_FILE`, and none is ever echoed. */
-export const SECRET_VARIABLES = [
-  'BFF_CLIENT_SECRET',
-  'BFF_SESSION_SECRETS',
-  'BFF_REDIS_URL',
-  'BFF_REDIS_CLUSTER_NODES',
-  'BFF_REDIS_PASSWORD',
-  'BFF_CLIENT_PRIVATE_KEY',
-] as const;
+export const SECRET_VARIABLES = ['BFF_CLIENT_SECRET', 'BFF_SESSION_SECRETS', 'BFF_REDIS_URL', 'BFF_REDIS_CLUSTER_NODES', 'BFF_REDIS_PASSWORD', 'BFF_CLIENT_PRIVATE_KEY'] as const;
 
 /**
  * Replaces every `NAME_FILE` of a secret by the file's content under `NAME`

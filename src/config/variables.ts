@@ -68,11 +68,7 @@ export const CONFIG_VARIABLES: readonly VariableDescription[] = [
 export const ENV_FILE_VARIABLE = { name: 'BFF_ENV_FILE', default: '`.env` if present' } as const;
 
 /** Every `BFF_*` name the gateway reads: the variables, the env file's name and the `_FILE` form of each secret. */
-export const KNOWN_VARIABLES: ReadonlySet<string> = new Set([
-  ...CONFIG_VARIABLES.map((v) => v.name),
-  ENV_FILE_VARIABLE.name,
-  ...SECRET_VARIABLES.map((name) => `${name}_FILE`),
-]);
+export const KNOWN_VARIABLES: ReadonlySet<string> = new Set([...CONFIG_VARIABLES.map((v) => v.name), ENV_FILE_VARIABLE.name, ...SECRET_VARIABLES.map((name) => `${name}_FILE`)]);
 
 export interface UnknownVariable {
   name: string;

@@ -99,13 +99,11 @@ const FRAMING_FAULTS: Record<FramingFault, string> = {
 /** The problems themselves, one constructor per message; the values a message names are typed parameters. */
 export const problems = {
   notAuthenticated: () => problem('not_authenticated', 'No signed-in session: sign in at /auth/login first.'),
-  sessionExpired: () =>
-    problem('session_expired', 'The identity provider no longer accepts this session (it was revoked or has expired): sign in again at /auth/login.'),
+  sessionExpired: () => problem('session_expired', 'The identity provider no longer accepts this session (it was revoked or has expired): sign in again at /auth/login.'),
   tokenExpired: () => problem('token_expired', 'The access token of this session has expired: sign in again at /auth/login.'),
   logoutSidMismatch: () => problem('logout_sid_mismatch', 'Log out through the logoutUrl that /auth/user returns (its sid must match this session).'),
   invalidLogoutRequest: (fault: LogoutRequestFault) => problem('invalid_logout_request', LOGOUT_REQUEST_FAULTS[fault]),
-  csrfMissing: (header: string) =>
-    problem('csrf_header_missing', `This request must carry the header "${header}: 1" (send it with fetch from the same origin).`),
+  csrfMissing: (header: string) => problem('csrf_header_missing', `This request must carry the header "${header}: 1" (send it with fetch from the same origin).`),
   crossSite: () => problem('cross_site_request', 'Cross-site requests are refused: call the gateway from a page of its own origin.'),
   originRequired: () => problem('origin_required', 'WebSocket upgrades must carry the Origin header of the gateway.'),
 
@@ -119,50 +117,41 @@ export const problems = {
   pathLeavesApi: () => problem('bad_path', 'The request path leaves /api once normalised.'),
   pathLeavesPrefix: () => problem('bad_path', 'The request path climbs out of its route prefix.'),
   webSocketRequired: () => problem('websocket_required', 'Only WebSocket upgrades (GET with "Upgrade: websocket") are accepted.'),
-  webSocketNotEnabled: (prefix: string) =>
-    problem('websocket_not_enabled', `The route ${prefix} does not accept WebSockets ("websocket": true enables them).`),
+  webSocketNotEnabled: (prefix: string) => problem('websocket_not_enabled', `The route ${prefix} does not accept WebSockets ("websocket": true enables them).`),
 
   /** A client error raised by Express or a body parser, with its own 4xx status. */
   clientError: (status: number) => new HttpProblem(status, 'bad_request', STATUS_TITLES[status] ?? 'Error', 'The request could not be understood.'),
   notHttp: () => problem('bad_request', 'The request is not valid HTTP/1.1.'),
   badFraming: (fault: FramingFault) => problem('bad_framing', FRAMING_FAULTS[fault]),
   urlTooLong: (maxLength: number) => problem('url_too_long', `The URL is longer than ${maxLength} characters; send large data in a request body instead.`),
-  headersTooLarge: (maxHeaderBytes: number) =>
-    problem('headers_too_large', `The request line and headers are larger than ${maxHeaderBytes} bytes; send fewer or smaller cookies or headers.`),
+  headersTooLarge: (maxHeaderBytes: number) => problem('headers_too_large', `The request line and headers are larger than ${maxHeaderBytes} bytes; send fewer or smaller cookies or headers.`),
   headersTimeout: (timeoutMs: number) => problem('request_timeout', `The request headers did not arrive within ${timeoutMs / 1000} s.`),
   chunkExtensionsTooLarge: () => problem('chunk_extensions_too_large', 'The chunk extensions of the request body are too large.'),
   rateLimited: (limitName: string, limit: number, windowMs: number, retryAfterSec: number) =>
     problem('rate_limited', `Too many ${limitName} requests from this address (at most ${limit} per ${windowMs / 1000} s); retry in ${retryAfterSec} s.`, {
       'Retry-After': String(retryAfterSec),
     }),
-  tooManyUploads: (perClient: number) =>
-    problem('too_many_uploads', `At most ${perClient} large uploads may stream at once from one client; retry when one has finished.`, { 'Retry-After': '5' }),
+  tooManyUploads: (perClient: number) => problem('too_many_uploads', `At most ${perClient} large uploads may stream at once from one client; retry when one has finished.`, { 'Retry-After': '5' }),
 
   sessionStoreUnavailable: () => problem('session_store_unavailable', 'The session store is unreachable; retry shortly.', { 'Retry-After': '5' }),
   /** The store failed outside any session (a login transaction, a rate limit): nothing says the caller's session is in trouble. */
-  storeUnavailable: () => problem('store_unavailable', 'The gateway\'s store is unreachable; retry shortly.', { 'Retry-After': '5' }),
+  storeUnavailable: () => problem('store_unavailable', "The gateway's store is unreachable; retry shortly.", { 'Retry-After': '5' }),
   idpUnavailable: () => problem('idp_unavailable', 'The OpenID provider is not reachable yet; retry shortly.', { 'Retry-After': '5' }),
   /** The session is kept: only its token could not be renewed. */
   idpRenewalUnavailable: (retryAfterSec: number) =>
-    problem('idp_unavailable', 'The OpenID provider could not renew this session\'s access token just now; the session is kept: retry shortly.', {
+    problem('idp_unavailable', "The OpenID provider could not renew this session's access token just now; the session is kept: retry shortly.", {
       'Retry-After': String(retryAfterSec),
     }),
   idpRefusedLogin: () => problem('idp_refused_login', 'The OpenID provider refused to start a sign-in; the administrators can find the reason in the gateway log.'),
-  clientTokenUnavailable: () =>
-    problem('client_token_unavailable', 'The gateway could not obtain its own access token from the identity provider; retry shortly.', { 'Retry-After': '5' }),
+  clientTokenUnavailable: () => problem('client_token_unavailable', 'The gateway could not obtain its own access token from the identity provider; retry shortly.', { 'Retry-After': '5' }),
   upstreamUnavailable: () => problem('upstream_unavailable', 'The upstream service could not be reached.'),
   upstreamTimeout: (timeoutMs: number) => problem('upstream_timeout', `The upstream service did not answer within ${timeoutMs} ms.`),
-  upstreamHandshakeTimeout: (timeoutMs: number) =>
-    problem('upstream_timeout', `The upstream service did not answer the WebSocket handshake within ${timeoutMs} ms.`),
-  upstreamBusy: (timeoutMs: number) =>
-    problem('upstream_busy', `The upstream service has no free connection within ${timeoutMs} ms; retry shortly.`, { 'Retry-After': '1' }),
-  spaDevServerUnavailable: (origin: string) =>
-    problem('spa_dev_server_unavailable', `The SPA dev server at ${origin} is not reachable: start it (e.g. npm run dev).`),
-  internalError: () =>
-    problem('internal_error', 'Something went wrong inside the gateway; the request id in the x-request-id header helps the administrators find it.'),
+  upstreamHandshakeTimeout: (timeoutMs: number) => problem('upstream_timeout', `The upstream service did not answer the WebSocket handshake within ${timeoutMs} ms.`),
+  upstreamBusy: (timeoutMs: number) => problem('upstream_busy', `The upstream service has no free connection within ${timeoutMs} ms; retry shortly.`, { 'Retry-After': '1' }),
+  spaDevServerUnavailable: (origin: string) => problem('spa_dev_server_unavailable', `The SPA dev server at ${origin} is not reachable: start it (e.g. npm run dev).`),
+  internalError: () => problem('internal_error', 'Something went wrong inside the gateway; the request id in the x-request-id header helps the administrators find it.'),
   /** A WebSocket upgrade that failed after its checks: the store being down is worth a retry, anything else is the gateway's fault. */
-  webSocketNotOpened: (cause: HttpProblem) =>
-    problem(cause.code === 'session_store_unavailable' ? 'session_store_unavailable' : 'internal_error', 'The WebSocket could not be opened; retry shortly.'),
+  webSocketNotOpened: (cause: HttpProblem) => problem(cause.code === 'session_store_unavailable' ? 'session_store_unavailable' : 'internal_error', 'The WebSocket could not be opened; retry shortly.'),
 };
 
 /**

@@ -70,13 +70,7 @@ export class OidcClient {
       const options: client.DiscoveryRequestOptions = { timeout: IDP_TIMEOUT_SEC };
       if (this.config.issuerUrl.protocol === 'http:' && this.config.allowInsecureIssuer) options.execute = [client.allowInsecureRequests];
       if (this.fetch) options[client.customFetch] = this.fetch;
-      const configuration = await client.discovery(
-        this.config.issuerUrl,
-        this.config.clientId,
-        this.config.clientSecret,
-        await clientAuthentication(this.config),
-        options,
-      );
+      const configuration = await client.discovery(this.config.issuerUrl, this.config.clientId, this.config.clientSecret, await clientAuthentication(this.config), options);
       configuration.timeout = IDP_TIMEOUT_SEC;
       if (this.fetch) configuration[client.customFetch] = this.fetch;
       this.configuration = configuration;

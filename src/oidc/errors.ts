@@ -100,6 +100,9 @@ export function safeErrorCode(value: unknown): string | undefined {
 /** For an operator's eyes (`--check`): printable, one line, short. */
 export function safeDescription(value: unknown): string | undefined {
   if (typeof value !== 'string') return undefined;
-  const text = value.replace(/[^\x20-\x7e]/g, ' ').trim().slice(0, 200);
+  const text = value
+    .replace(/[^\x20-\x7e]/g, ' ')
+    .trim()
+    .slice(0, 200);
   return text === '' ? undefined : text;
 }

@@ -134,7 +134,7 @@ async function checkIdp(issuer: URL, clientId: string, config: GatewayConfig | u
   report('ok', `BFF_ISSUER_URL: discovery answered in ${ms} ms (issuer ${metadata.issuer}; ${features.join(', ') || 'no optional endpoints'})`);
   const methods = metadata.code_challenge_methods_supported;
   if (methods && !methods.includes('S256')) report('FAIL', 'BFF_ISSUER_URL: the provider does not support PKCE with S256, which the gateway always uses');
-  if (!metadata.end_session_endpoint) report('warn', 'BFF_ISSUER_URL: the provider has no end_session_endpoint: logout ends the gateway session but not the provider\'s');
+  if (!metadata.end_session_endpoint) report('warn', "BFF_ISSUER_URL: the provider has no end_session_endpoint: logout ends the gateway session but not the provider's");
   if (!config) return;
   const authMethods = metadata.token_endpoint_auth_methods_supported;
   if (authMethods && !authMethods.includes(config.clientAuthMethod)) {
@@ -156,7 +156,10 @@ function reportCredentials(config: GatewayConfig, metadata: client.ServerMetadat
   const quoted = (description: string | undefined): string => (description ? `: "${description}"` : '');
   switch (verdict.kind) {
     case 'accepted':
-      report('ok', `${variable}: the token endpoint accepted the client credentials (${config.clientAuthMethod}; a code grant for a code that cannot exist was refused with invalid_grant, and nothing was issued)`);
+      report(
+        'ok',
+        `${variable}: the token endpoint accepted the client credentials (${config.clientAuthMethod}; a code grant for a code that cannot exist was refused with invalid_grant, and nothing was issued)`,
+      );
       return;
     case 'refused':
       report(
@@ -172,7 +175,10 @@ function reportCredentials(config: GatewayConfig, metadata: client.ServerMetadat
       report('FAIL', `${variable}: ${verdict.reason}`);
       return;
     case 'inconclusive':
-      report('warn', `${variable}: the token endpoint ${endpoint} answered the client credentials probe with ${verdict.reason}${quoted(verdict.description)}, which proves neither that it accepts the credentials nor that it refuses them`);
+      report(
+        'warn',
+        `${variable}: the token endpoint ${endpoint} answered the client credentials probe with ${verdict.reason}${quoted(verdict.description)}, which proves neither that it accepts the credentials nor that it refuses them`,
+      );
   }
 }
 

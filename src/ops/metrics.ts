@@ -72,7 +72,12 @@ export class GatewayMetrics {
       labelNames: ['reason'],
       registers,
     });
-    this.refreshes = new Counter({ name: 'bff_token_refreshes_total', help: 'Refresh-token grants this instance sent, by outcome: success, refused (the IdP refused the refresh; the session ended), error (IdP unreachable or failing; the session was kept).', labelNames: ['outcome'], registers });
+    this.refreshes = new Counter({
+      name: 'bff_token_refreshes_total',
+      help: 'Refresh-token grants this instance sent, by outcome: success, refused (the IdP refused the refresh; the session ended), error (IdP unreachable or failing; the session was kept).',
+      labelNames: ['outcome'],
+      registers,
+    });
     this.refreshesSaved = new Counter({
       name: 'bff_token_refreshes_saved_total',
       help: 'Requests that needed a refresh and got the tokens of a refresh already under way (single-flight) instead of sending their own.',
@@ -81,7 +86,12 @@ export class GatewayMetrics {
     this.backchannelLogouts = new Counter({ name: 'bff_backchannel_logouts_total', help: 'Accepted back-channel logout tokens.', registers });
     this.backchannelSessions = new Counter({ name: 'bff_backchannel_logout_sessions_total', help: 'Sessions ended by back-channel logouts.', registers });
     this.redisDuration = new Histogram({ name: 'bff_redis_command_duration_seconds', help: 'Redis command latency, by command.', labelNames: ['command'], buckets: REDIS_BUCKETS, registers });
-    this.redisErrors = new Counter({ name: 'bff_redis_command_errors_total', help: 'Redis commands that failed or timed out (or were refused while disconnected), by command.', labelNames: ['command'], registers });
+    this.redisErrors = new Counter({
+      name: 'bff_redis_command_errors_total',
+      help: 'Redis commands that failed or timed out (or were refused while disconnected), by command.',
+      labelNames: ['command'],
+      registers,
+    });
     this.idpDuration = new Histogram({
       name: 'bff_idp_request_duration_seconds',
       help: 'Time to the response headers of requests to the OpenID provider, by endpoint (discovery, par, token, userinfo, revocation, jwks, ...).',

@@ -9,15 +9,42 @@ import { GATEWAY_OWNED_HEADERS, HOP_BY_HOP_HEADERS, USER_HEADER_PREFIX } from '.
  */
 export const SPOOFABLE_HEADERS: readonly string[] = [
   // client address
-  'x-real-ip', 'x-client-ip', 'true-client-ip', 'cf-connecting-ip', 'forwarded-for', 'x-cluster-client-ip', 'fastly-client-ip',
-  'x-originating-ip', 'x-remote-ip', 'x-remote-addr', 'client-ip', 'forwarded', 'x-forwarded', 'x-forwarded-port', 'x-forwarded-server',
+  'x-real-ip',
+  'x-client-ip',
+  'true-client-ip',
+  'cf-connecting-ip',
+  'forwarded-for',
+  'x-cluster-client-ip',
+  'fastly-client-ip',
+  'x-originating-ip',
+  'x-remote-ip',
+  'x-remote-addr',
+  'client-ip',
+  'forwarded',
+  'x-forwarded',
+  'x-forwarded-port',
+  'x-forwarded-server',
   // URL, host, scheme and routing overrides
-  'x-original-url', 'x-rewrite-url', 'x-forwarded-uri', 'x-forwarded-path', 'x-forwarded-prefix', 'x-original-uri', 'x-original-host',
-  'x-host', 'x-forwarded-scheme', 'x-forwarded-ssl', 'x-url-scheme', 'front-end-https', 'x-http-destinationurl', 'x-proxy-url',
+  'x-original-url',
+  'x-rewrite-url',
+  'x-forwarded-uri',
+  'x-forwarded-path',
+  'x-forwarded-prefix',
+  'x-original-uri',
+  'x-original-host',
+  'x-host',
+  'x-forwarded-scheme',
+  'x-forwarded-ssl',
+  'x-url-scheme',
+  'front-end-https',
+  'x-http-destinationurl',
+  'x-proxy-url',
   // outbound proxy (httpoxy)
   'proxy',
   // method overrides
-  'x-http-method-override', 'x-http-method', 'x-method-override',
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override',
 ];
 
 const DROPPED_BY_DEFAULT = new Set([...HOP_BY_HOP_HEADERS, ...GATEWAY_OWNED_HEADERS, ...SPOOFABLE_HEADERS]);

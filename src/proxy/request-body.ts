@@ -13,10 +13,7 @@ import type { HttpProblem } from '../http/problem.ts';
  *   chunked when the browser sent it chunked (`length` undefined); `head` holds
  *   what was already read while deciding.
  */
-export type RequestBody =
-  | { kind: 'none'; emptyLength: boolean }
-  | { kind: 'buffered'; data: Buffer }
-  | { kind: 'stream'; length: number | undefined; head: Buffer[] };
+export type RequestBody = { kind: 'none'; emptyLength: boolean } | { kind: 'buffered'; data: Buffer } | { kind: 'stream'; length: number | undefined; head: Buffer[] };
 
 const NO_BODY: RequestBody = { kind: 'none', emptyLength: false };
 const EMPTY_BODY: RequestBody = { kind: 'none', emptyLength: true };
@@ -116,4 +113,3 @@ export class UploadSlots {
     };
   }
 }
-

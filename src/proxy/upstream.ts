@@ -46,9 +46,7 @@ export type UpstreamRoute = RouteConfig & { upstream: Upstream };
  */
 export function createUpstream(route: RouteConfig, logger: Logger, gatewayCookies: readonly string[] = []): Upstream {
   const secure = route.target.protocol === 'https:';
-  const agent = secure
-    ? new https.Agent({ keepAlive: true, maxSockets: route.maxConnections, ...upstreamTlsOptions(route) })
-    : new http.Agent({ keepAlive: true, maxSockets: route.maxConnections });
+  const agent = secure ? new https.Agent({ keepAlive: true, maxSockets: route.maxConnections, ...upstreamTlsOptions(route) }) : new http.Agent({ keepAlive: true, maxSockets: route.maxConnections });
   const request = secure ? https.request : http.request;
   const hostname = route.target.hostname.replace(/^\[|\]$/g, '');
   const port = route.target.port || (secure ? 443 : 80);
@@ -58,16 +56,12 @@ export function createUpstream(route: RouteConfig, logger: Logger, gatewayCookie
     const code = err instanceof UpstreamError ? err.code : undefined;
     // The browser went away first and the upstream request was cut for it: nothing failed upstream.
     if (res.destroyed && code === undefined) return void logger.debug({ route: route.prefix }, 'client went away; upstream request cut');
-    logger.warn({ route: route.prefix, reason: err.code ?? err.name }, code === 'UPSTREAM_BUSY' ? 'no upstream connection free' : code === 'UPSTREAM_TIMEOUT' ? 'upstream timed out' : 'upstream request failed');
-    if (res.headersSent || res.destroyed) return void res.destroy();
-    sendProblem(
-      res,
-      code === 'UPSTREAM_BUSY'
-        ? problems.upstreamBusy(route.timeoutMs)
-        : code === 'UPSTREAM_TIMEOUT'
-          ? problems.upstreamTimeout(route.timeoutMs)
-          : problems.upstreamUnavailable(),
+    logger.warn(
+      { route: route.prefix, reason: err.code ?? err.name },
+      code === 'UPSTREAM_BUSY' ? 'no upstream connection free' : code === 'UPSTREAM_TIMEOUT' ? 'upstream timed out' : 'upstream request failed',
     );
+    if (res.headersSent || res.destroyed) return void res.destroy();
+    sendProblem(res, code === 'UPSTREAM_BUSY' ? problems.upstreamBusy(route.timeoutMs) : code === 'UPSTREAM_TIMEOUT' ? problems.upstreamTimeout(route.timeoutMs) : problems.upstreamUnavailable());
   }
 
   function handle(req: IncomingMessage, res: ServerResponse, body: RequestBody): void {
@@ -130,7 +124,13 @@ export function createUpstream(route: RouteConfig, logger: Logger, gatewayCookie
   }
 
   function responseHeaders(incoming: IncomingHttpHeaders): IncomingHttpHeaders {
-    const named = incoming.connection !== undefined && !PLAIN_CONNECTION.test(incoming.connection) ? incoming.connection.toLowerCase().split(',').map((name) => name.trim()) : undefined;
+    const named =
+      incoming.connection !== undefined && !PLAIN_CONNECTION.test(incoming.connection)
+        ? incoming.connection
+            .toLowerCase()
+            .split(',')
+            .map((name) => name.trim())
+        : undefined;
     const out: IncomingHttpHeaders = {};
     for (const name in incoming) {
       if (HOP_BY_HOP_RESPONSE.has(name) || named?.includes(name)) continue;

@@ -12,7 +12,14 @@ export const CLOSE_POLICY_VIOLATION = 1008;
 export function closeFrame(code: number, reason: string): Buffer {
   // A control frame's payload is at most 125 bytes: the 2-byte code and up to 123 of reason.
   let text = Buffer.from(reason, 'utf8');
-  if (text.length > 123) text = Buffer.from(text.subarray(0, 123).toString('utf8').replace(/\uFFFD+$/, ''), 'utf8');
+  if (text.length > 123)
+    text = Buffer.from(
+      text
+        .subarray(0, 123)
+        .toString('utf8')
+        .replace(/\uFFFD+$/, ''),
+      'utf8',
+    );
   const frame = Buffer.alloc(4 + text.length);
   frame[0] = 0x88;
   frame[1] = 2 + text.length;

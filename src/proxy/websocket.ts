@@ -73,7 +73,7 @@ export function webSocketUpgrade(deps: WebSocketDeps): (req: IncomingMessage, so
         ...(sid !== undefined && deps.sessionSockets ? { onOpen: (proxied) => deps.sessionSockets?.track(sid, proxied) } : {}),
       });
     })().catch((err: unknown) => {
-      logger.warn({ reason: err instanceof Error ? (('code' in err && String(err.code)) || err.name) : 'error' }, 'websocket upgrade failed');
+      logger.warn({ reason: err instanceof Error ? ('code' in err && String(err.code)) || err.name : 'error' }, 'websocket upgrade failed');
       refuse(socket, problems.webSocketNotOpened(problemFor(err)));
     });
   };

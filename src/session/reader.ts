@@ -63,9 +63,7 @@ export class SessionReader {
     const sid = this.unsign(cookie);
     const parts = sid === undefined ? undefined : splitSessionId(sid);
     if (sid === undefined || !parts) return undefined;
-    const data = await new Promise<SessionData | null | undefined>((resolve, reject) =>
-      this.store.get(sid, (err, session) => (err ? reject(err) : resolve(session))),
-    );
+    const data = await new Promise<SessionData | null | undefined>((resolve, reject) => this.store.get(sid, (err, session) => (err ? reject(err) : resolve(session))));
     if (!data) return undefined;
     if (cacheable) this.cache.set(cookie, sid, parts.storeId, data, startedAt, Date.now());
     return { sid, data };

@@ -97,21 +97,15 @@ export class StoreSessionRecords implements SessionRecords {
 
   async replace(innerId: string, value: object, _ttlMs: number, fence?: LockFence): Promise<ReplaceResult> {
     if (fence && this.kv && !(await forSession(this.kv.holdsLock(fence.key, fence.token)))) return 'lost-lock';
-    const existing = await new Promise<SessionData | null | undefined>((resolve, reject) =>
-      this.inner.get(innerId, (err, data) => (err ? reject(new SessionStoreError(err)) : resolve(data))),
-    );
+    const existing = await new Promise<SessionData | null | undefined>((resolve, reject) => this.inner.get(innerId, (err, data) => (err ? reject(new SessionStoreError(err)) : resolve(data))));
     if (!existing) return 'gone';
-    await new Promise<void>((resolve, reject) =>
-      this.inner.set(innerId, value as SessionData, (err?: unknown) => (err ? reject(new SessionStoreError(err)) : resolve())),
-    );
+    await new Promise<void>((resolve, reject) => this.inner.set(innerId, value as SessionData, (err?: unknown) => (err ? reject(new SessionStoreError(err)) : resolve())));
     return 'ok';
   }
 
   /** The memory store keeps each record's expiry in the record, and updates it on touch. */
   async remainingMs(innerId: string): Promise<number | undefined> {
-    const existing = await new Promise<SessionData | null | undefined>((resolve, reject) =>
-      this.inner.get(innerId, (err, data) => (err ? reject(new SessionStoreError(err)) : resolve(data))),
-    );
+    const existing = await new Promise<SessionData | null | undefined>((resolve, reject) => this.inner.get(innerId, (err, data) => (err ? reject(new SessionStoreError(err)) : resolve(data))));
     if (!existing) return undefined;
     const expires = existing.cookie?.expires;
     return expires ? Date.parse(String(expires)) - Date.now() : Infinity;
@@ -119,9 +113,7 @@ export class StoreSessionRecords implements SessionRecords {
 
   /** One process: nothing can come between the read and the delete. */
   async remove(innerId: string): Promise<boolean> {
-    const existing = await new Promise<SessionData | null | undefined>((resolve, reject) =>
-      this.inner.get(innerId, (err, data) => (err ? reject(new SessionStoreError(err)) : resolve(data))),
-    );
+    const existing = await new Promise<SessionData | null | undefined>((resolve, reject) => this.inner.get(innerId, (err, data) => (err ? reject(new SessionStoreError(err)) : resolve(data))));
     await new Promise<void>((resolve, reject) => this.inner.destroy(innerId, (err?: unknown) => (err ? reject(new SessionStoreError(err)) : resolve())));
     return Boolean(existing);
   }

@@ -11,8 +11,7 @@ export interface SessionOwner {
 }
 
 /** Hashed so that the index keys carry no user identifier in clear. */
-const keyFor = (kind: 'sub' | 'sid', issuer: string, value: string): string =>
-  `idx:${kind}:${createHash('sha256').update(`${issuer}\n${value}`).digest('base64url')}`;
+const keyFor = (kind: 'sub' | 'sid', issuer: string, value: string): string => `idx:${kind}:${createHash('sha256').update(`${issuer}\n${value}`).digest('base64url')}`;
 
 /**
  * Finds sessions by the IdP's `sid` or `sub`, on every instance (the index

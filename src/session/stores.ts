@@ -54,9 +54,7 @@ export function createStores(config: GatewayConfig, logger: Logger): Stores {
       },
     };
   }
-  logger.warn(
-    'BFF_REDIS_URL is not set: sessions are kept in this process\'s memory. They are lost on restart and serve ONE instance only; set BFF_REDIS_URL before running more than one replica.',
-  );
+  logger.warn("BFF_REDIS_URL is not set: sessions are kept in this process's memory. They are lost on restart and serve ONE instance only; set BFF_REDIS_URL before running more than one replica.");
   const memory = new session.MemoryStore();
   // The memory store only drops expired sessions when they are read; prune the rest.
   const pruner = setInterval(() => memory.all(() => undefined), 60_000);

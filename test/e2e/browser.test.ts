@@ -160,10 +160,7 @@ describe('a real browser: the demo SPA behind the gateway (child process), the d
   }
 
   async function clickCallApi(): Promise<{ status: number; answer: ApiAnswer }> {
-    const [response] = await Promise.all([
-      spa.waitForResponse((r) => r.url() === `${gatewayUrl}/api/echo/hello`),
-      spa.click('#call-api'),
-    ]);
+    const [response] = await Promise.all([spa.waitForResponse((r) => r.url() === `${gatewayUrl}/api/echo/hello`), spa.click('#call-api')]);
     // The SPA disables the button while the call runs and re-enables it once it has rendered the answer.
     await spa.locator('#call-api:enabled').waitFor();
     // What the SPA rendered, not what the network said: that is what the user sees.
@@ -322,10 +319,7 @@ describe('a real browser: the demo SPA behind the gateway (child process), the d
         { name: 'cors-with-csrf-header', outcome: 'rejected', status: 0, detail: 'TypeError: Failed to fetch' },
       ]);
 
-      const [post] = await Promise.all([
-        evil.waitForResponse((r) => r.url() === `${gatewayUrl}/auth/logout` && r.request().method() === 'POST'),
-        evil.click('#claim'),
-      ]);
+      const [post] = await Promise.all([evil.waitForResponse((r) => r.url() === `${gatewayUrl}/auth/logout` && r.request().method() === 'POST'), evil.click('#claim')]);
       await evil.waitForLoadState();
       await shot(evil, `evil-${label}-form-post`);
       expect(post.status()).toBe(403);
@@ -393,9 +387,7 @@ describe('a real browser: the demo SPA behind the gateway (child process), the d
     // One exception, by design (DESIGN.md, POST /auth/logout): the logout answer gives the
     // SPA the IdP's end-session URL with the ID token as id_token_hint, and the browser
     // carries it there. Never an access or refresh token.
-    expect(leaks(tokens, responses, recorder).sort()).toEqual(
-      [`id_token in the URL of GET ${idp.issuer}/session/end (200)`, `id_token in the body of POST ${gatewayUrl}/auth/logout (200)`].sort(),
-    );
+    expect(leaks(tokens, responses, recorder).sort()).toEqual([`id_token in the URL of GET ${idp.issuer}/session/end (200)`, `id_token in the body of POST ${gatewayUrl}/auth/logout (200)`].sort());
     expect(pageErrors).toEqual([]);
   });
 
@@ -439,10 +431,7 @@ async function textOnceShown(locator: Locator, expected: string): Promise<string
 function blindSpots(responses: Received[], recorder: BodyRecorder, gatewayUrl: string): string[] {
   const recorded = (r: Received): boolean => recorder.bodies.some((b) => b.method === r.method && b.url === r.url && b.status === r.status);
   const withheld = (r: Received): boolean => !r.fromSpa && r.url.startsWith(`${gatewayUrl}/`) && r.status >= 400 && r.status < 500;
-  return [
-    ...recorder.failures,
-    ...responses.filter((r) => r.body === undefined && !recorded(r) && !withheld(r)).map((r) => `${r.method} ${r.url} (${r.status}): ${r.bodyProblem}`),
-  ];
+  return [...recorder.failures, ...responses.filter((r) => r.body === undefined && !recorded(r) && !withheld(r)).map((r) => `${r.method} ${r.url} (${r.status}): ${r.bodyProblem}`)];
 }
 
 /** A token the IdP issued, to look for where it must not be. */
@@ -468,7 +457,7 @@ function capture(response: Response, spa: Page): Capture {
     if (status >= 300 && status < 400) return { ...base, body: '', bodyProblem: '' };
     return response.body().then(
       (b) => ({ ...base, body: b.toString('utf8'), bodyProblem: '' }),
-      (err: unknown) => ({ ...base, bodyProblem: err instanceof Error ? err.message.split('\n')[0] ?? '' : String(err) }),
+      (err: unknown) => ({ ...base, bodyProblem: err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err) }),
     );
   })();
   return { now, full };
@@ -509,4 +498,3 @@ function leaks(tokens: Token[], responses: Received[], recorder: BodyRecorder): 
   }
   return [...found];
 }
-

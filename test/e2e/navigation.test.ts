@@ -13,7 +13,7 @@ const SCREENSHOT_DIR = fileURLToPath(new URL('../../test-results/e2e/', import.m
 /** A phone: the error pages must be readable there. */
 const PHONE = { viewport: { width: 375, height: 667 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
 
-describe('Chromium: the gateway\'s own pages for navigations (in-process gateway, memory store, test IdP)', () => {
+describe("Chromium: the gateway's own pages for navigations (in-process gateway, memory store, test IdP)", () => {
   let idp: TestIdp;
   let gw: TestGateway;
   let browser: Browser;
@@ -94,13 +94,12 @@ describe('Chromium: the gateway\'s own pages for navigations (in-process gateway
       await page.screenshot({ path: join(SCREENSHOT_DIR, 'login-idp-down-phone.png'), fullPage: true });
       // "Sign in again" starts a new login (not followed here: closing a page right after a second navigation hangs Playwright at times).
       expect(await page.locator('a.primary').getAttribute('href')).toBe('/auth/login');
-
     } finally {
       await page.close();
     }
   });
 
-  describe('front-channel logout in the IdP\'s iframe', () => {
+  describe("front-channel logout in the IdP's iframe", () => {
     beforeAll(async () => {
       await idp.start();
       // The gateway retries discovery in the background; readiness says when it has the metadata.
@@ -137,7 +136,7 @@ describe('Chromium: the gateway\'s own pages for navigations (in-process gateway
       }
     }
 
-    test('framed by the IdP\'s origin it renders and ends the browser\'s session; framed by any other origin it is blocked', async () => {
+    test("framed by the IdP's origin it renders and ends the browser's session; framed by any other origin it is blocked", async () => {
       // A real login in this browser.
       const login = await context.newPage();
       await login.goto(`${gw.url}/auth/login?returnTo=/`);

@@ -11,10 +11,7 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 
 if (!existsSync(CHROMIUM)) {
   const ci = process.env.CI === 'true' || process.env.CI === '1';
-  process.stderr.write(
-    `\n*** end-to-end browser suite ${ci ? 'CANNOT RUN' : 'SKIPPED'}: ${CHROMIUM} not found ` +
-      `(apt-get install -y chromium, then npm run test:e2e) ***\n\n`,
-  );
+  process.stderr.write(`\n*** end-to-end browser suite ${ci ? 'CANNOT RUN' : 'SKIPPED'}: ${CHROMIUM} not found ` + `(apt-get install -y chromium, then npm run test:e2e) ***\n\n`);
   process.exit(ci ? 1 : 0);
 }
 

@@ -153,7 +153,7 @@ describe('Chromium: the Vite + React example (examples/vite-react), built, serve
     expect(await page.evaluate(() => (globalThis as unknown as { document: { cookie: string } }).document.cookie)).toBe('');
   });
 
-  test('calls the API with x-csrf and the session cookie; the upstream got the signed-in user\'s bearer token, not the cookie', async () => {
+  test("calls the API with x-csrf and the session cookie; the upstream got the signed-in user's bearer token, not the cookie", async () => {
     const { page, gatewayUrl } = stack;
     const [request] = await Promise.all([page.waitForRequest((r) => r.url() === `${gatewayUrl}/api/echo/hello`), page.click('#call-api')]);
     expect(await request.headerValue('x-csrf')).toBe('1');
@@ -187,7 +187,7 @@ describe('Chromium: the Vite + React example (examples/vite-react), built, serve
   });
 });
 
-describe('Chromium: the example in development: Vite\'s dev server behind the gateway (BFF_SPA_DEV_URL), HMR through the gateway', () => {
+describe("Chromium: the example in development: Vite's dev server behind the gateway (BFF_SPA_DEV_URL), HMR through the gateway", () => {
   const cleanups = new Cleanups();
   let stack: Stack;
   let appSource: string;
@@ -207,7 +207,7 @@ describe('Chromium: the example in development: Vite\'s dev server behind the ga
 
   afterAll(() => cleanups.run());
 
-  test('the page comes from Vite through the gateway, and Vite\'s HMR WebSocket connects to the gateway\'s origin', async () => {
+  test("the page comes from Vite through the gateway, and Vite's HMR WebSocket connects to the gateway's origin", async () => {
     const { page, gatewayUrl } = stack;
     const document = await page.goto(`${gatewayUrl}/`);
     expect(document?.status()).toBe(200);
@@ -235,7 +235,7 @@ describe('Chromium: the example in development: Vite\'s dev server behind the ga
     await shot(page, 'dev-after-hot-update');
   });
 
-  test('signing in works in development too, and the only WebSocket the page opened was the gateway\'s (no direct fallback to Vite)', async () => {
+  test("signing in works in development too, and the only WebSocket the page opened was the gateway's (no direct fallback to Vite)", async () => {
     const { page, gatewayUrl } = stack;
     await signIn(stack, `${gatewayUrl}/`);
     expect(await textOnceShown(page.locator('#user-name'), USER_NAME)).toBe(USER_NAME);

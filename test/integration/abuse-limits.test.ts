@@ -19,7 +19,6 @@ const TX_COOKIE = 'bff-tx';
 /** Concurrent request loops of the flooding client. */
 const FLOOD_LOOPS = 4;
 
-
 let redis: ReturnType<typeof createClient>;
 beforeAll(async () => {
   redis = createClient({ url: testRedisUrl(DB) });
@@ -155,22 +154,18 @@ describe('a login flood from one address', () => {
     return `2000 starts in ${floodEnd - floodStart} ms, ${latencies.length} concurrent API calls, p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms`;
   }
 
-  test(
-    '2,000 login starts from one IP in a tight loop: the limit answers 429, Redis key count stays bounded, and a signed-in user calling the API meanwhile is served every time',
-    async () => {
-      // A signed-in user on another address (127.0.0.1, no X-Forwarded-For).
-      const { jar } = await loginThroughGateway(stack.gw.url);
-      const cookie = jar.cookieHeader(stack.gw.url);
+  test('2,000 login starts from one IP in a tight loop: the limit answers 429, Redis key count stays bounded, and a signed-in user calling the API meanwhile is served every time', async () => {
+    // A signed-in user on another address (127.0.0.1, no X-Forwarded-For).
+    const { jar } = await loginThroughGateway(stack.gw.url);
+    const cookie = jar.cookieHeader(stack.gw.url);
 
-      process.stdout.write(`login flood: ${await flood('203.0.113.66', cookie)}\n`);
+    process.stdout.write(`login flood: ${await flood('203.0.113.66', cookie)}\n`);
 
-      // Other addresses still start logins (and finish them).
-      const other = await fetch(`${stack.gw.url}/auth/login?returnTo=/`, { redirect: 'manual', headers: { 'x-forwarded-for': OTHER } });
-      expect(other.status).toBe(302);
-      await loginThroughGateway(stack.gw.url);
-    },
-    90_000,
-  );
+    // Other addresses still start logins (and finish them).
+    const other = await fetch(`${stack.gw.url}/auth/login?returnTo=/`, { redirect: 'manual', headers: { 'x-forwarded-for': OTHER } });
+    expect(other.status).toBe(302);
+    await loginThroughGateway(stack.gw.url);
+  }, 90_000);
 });
 
 describe('rate limits: callback, Retry-After, memory store', () => {

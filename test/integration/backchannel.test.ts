@@ -84,9 +84,7 @@ async function logoutToken(options: TokenOptions = {}): Promise<string> {
     ...options.claims,
   };
   for (const [name, value] of Object.entries(payload)) if (value === undefined) delete payload[name];
-  return new SignJWT(payload as JWTPayload)
-    .setProtectedHeader({ alg: 'RS256', kid: idp.signingKey.kid, typ: 'logout+jwt', ...options.header })
-    .sign(options.key ?? idp.signingKey.privateKey);
+  return new SignJWT(payload as JWTPayload).setProtectedHeader({ alg: 'RS256', kid: idp.signingKey.kid, typ: 'logout+jwt', ...options.header }).sign(options.key ?? idp.signingKey.privateKey);
 }
 
 function post(gatewayUrl: string, form: Record<string, string>) {
@@ -109,7 +107,7 @@ function expectRefused(res: request.Response): void {
 }
 
 describe('sid form, sent by the IdP', () => {
-  test('ends that session on both instances and leaves the same user\'s other IdP session alone', async () => {
+  test("ends that session on both instances and leaves the same user's other IdP session alone", async () => {
     const target = await login('alice');
     const other = await login('alice');
     expect(other.sid).not.toBe(target.sid);
@@ -166,7 +164,7 @@ describe('what back-channel logout reports', () => {
     expect((await scrape(gwB.gateway.adminUrl)).value('bff_backchannel_logout_sessions_total')).toBe(before + 1);
   });
 
-  test('a logout by sid and sub removes the session\'s index entries under both', async () => {
+  test("a logout by sid and sub removes the session's index entries under both", async () => {
     const target = await login('hank');
     const indexed = async (): Promise<number> => {
       let count = 0;
@@ -205,11 +203,8 @@ describe('tokens that must be refused', () => {
   const b64 = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
 
   const cases: Array<[string, () => Promise<Record<string, string>>]> = [
-    ['signed by another key (with the IdP\'s kid)', async () => ({ logout_token: await logoutToken({ claims: { sub: 'carol' }, key: otherKey }) })],
-    [
-      'signed by another key (with a kid of its own)',
-      async () => ({ logout_token: await logoutToken({ claims: { sub: 'carol' }, key: otherKey, header: { kid: 'attacker' } }) }),
-    ],
+    ["signed by another key (with the IdP's kid)", async () => ({ logout_token: await logoutToken({ claims: { sub: 'carol' }, key: otherKey }) })],
+    ['signed by another key (with a kid of its own)', async () => ({ logout_token: await logoutToken({ claims: { sub: 'carol' }, key: otherKey, header: { kid: 'attacker' } }) })],
     [
       'expired (issued ten minutes ago)',
       async () => {

@@ -100,8 +100,16 @@ const BREAKAGES: Array<[string, () => Record<string, string>, RegExp]> = [
   ['a session secret that is too short', () => ({ BFF_SESSION_SECRETS: 'too-short' }), /FAIL {2}BFF_SESSION_SECRETS: entry 1 is 9 bytes; each must be at least 32 bytes/],
   ['a public URL with a path', () => ({ BFF_PUBLIC_URL: 'https://app.example.com/app' }), /FAIL {2}BFF_PUBLIC_URL: must be an origin only/],
   ['a route outside /api', () => ({ BFF_ROUTES_FILE: join(dir, 'bad-routes.json') }), /FAIL {2}.*bad-routes\.json: routes\.0\.prefix/],
-  ['an unreachable OpenID provider', () => ({ BFF_ISSUER_URL: `http://127.0.0.1:${closedPort}` }), /FAIL {2}BFF_ISSUER_URL: OpenID provider discovery at http:\/\/127\.0\.0\.1:\d+\/ failed: fetch failed \(ECONNREFUSED\)/],
-  ['an unreachable Redis', () => ({ BFF_REDIS_URL: `redis://:${REDIS_PASSWORD}@127.0.0.1:${closedPort}` }), /FAIL {2}BFF_REDIS_URL: redis:\/\/:\*{8}@127\.0\.0\.1:\d+ PING failed: connect ECONNREFUSED/],
+  [
+    'an unreachable OpenID provider',
+    () => ({ BFF_ISSUER_URL: `http://127.0.0.1:${closedPort}` }),
+    /FAIL {2}BFF_ISSUER_URL: OpenID provider discovery at http:\/\/127\.0\.0\.1:\d+\/ failed: fetch failed \(ECONNREFUSED\)/,
+  ],
+  [
+    'an unreachable Redis',
+    () => ({ BFF_REDIS_URL: `redis://:${REDIS_PASSWORD}@127.0.0.1:${closedPort}` }),
+    /FAIL {2}BFF_REDIS_URL: redis:\/\/:\*{8}@127\.0\.0\.1:\d+ PING failed: connect ECONNREFUSED/,
+  ],
 ];
 
 describe('a configuration broken in five ways', () => {
@@ -225,7 +233,11 @@ describe('the client credentials, proved at the token endpoint', () => {
   });
 
   const REFUSALS: Array<[string, TokenAnswer, RegExp]> = [
-    ['unauthorized_client (Keycloak\'s answer to a wrong secret)', { error: 'unauthorized_client', description: 'Invalid client secret' }, /FAIL {2}BFF_CLIENT_SECRET: .* refused the client credentials \(unauthorized_client, HTTP 400: "Invalid client secret"\)/],
+    [
+      "unauthorized_client (Keycloak's answer to a wrong secret)",
+      { error: 'unauthorized_client', description: 'Invalid client secret' },
+      /FAIL {2}BFF_CLIENT_SECRET: .* refused the client credentials \(unauthorized_client, HTTP 400: "Invalid client secret"\)/,
+    ],
     ['a bare 401 with a Basic challenge', { status: 401, body: '', wwwAuthenticate: 'Basic realm="idp"' }, /FAIL {2}BFF_CLIENT_SECRET: .* refused the client credentials \(invalid_client, HTTP 401\)/],
     ['a dropped connection', { drop: true }, /FAIL {2}BFF_ISSUER_URL: the token endpoint http:\/\/localhost:\d+\/token did not answer the client credentials probe/],
     ['a 503', { status: 503, body: 'down for maintenance' }, /FAIL {2}BFF_ISSUER_URL: the token endpoint http:\/\/localhost:\d+\/token did not answer the client credentials probe: HTTP 503/],

@@ -53,7 +53,7 @@ async function expectClientToken(token: string): Promise<Record<string, unknown>
 }
 
 describe('token: client', () => {
-  test('sends the gateway\'s own token, which the IdP says is active, for bff, and of no user; no session needed', async () => {
+  test("sends the gateway's own token, which the IdP says is active, for bff, and of no user; no session needed", async () => {
     const res = await api(stack.gw.url, '/api/client/things');
     expect((res.body as EchoReply).url).toBe('/api/client/things');
     expect((res.body as EchoReply).headers.cookie).toBeUndefined();
@@ -108,7 +108,7 @@ describe('token: client', () => {
 });
 
 describe('token: user-or-client', () => {
-  test('with a session, the user\'s token goes upstream', async () => {
+  test("with a session, the user's token goes upstream", async () => {
     const { cookieHeader } = await loginThroughGateway(stack.gw.url);
     const userAccessToken = (stack.tokenResponses.at(-1) as Record<string, string>).access_token as string;
     const res = await api(stack.gw.url, '/api/either/me').set('Cookie', cookieHeader);
@@ -121,7 +121,7 @@ describe('token: user-or-client', () => {
     expect((res.body as EchoReply).headers.cookie).toBeUndefined();
   });
 
-  test('anonymous, the gateway\'s client token goes upstream (the same cached one the client route uses)', async () => {
+  test("anonymous, the gateway's client token goes upstream (the same cached one the client route uses)", async () => {
     const anonymous = bearerOf(await api(stack.gw.url, '/api/either/me'));
     await expectClientToken(anonymous);
     expect(bearerOf(await api(stack.gw.url, '/api/client/x'))).toBe(anonymous);

@@ -223,7 +223,13 @@ describe('slow clients', () => {
   test('an idle keep-alive connection outlives the headers timeout and is closed after the keep-alive timeout', async () => {
     const get = `GET /auth/user HTTP/1.1\r\nHost: ${host}\r\n\r\n`;
     // Two requests 2 s apart on one connection (twice the headers timeout), then silence.
-    const exchange = await raw([[get, 2000], [get, 0]], KEEPALIVE_MS + 3000);
+    const exchange = await raw(
+      [
+        [get, 2000],
+        [get, 0],
+      ],
+      KEEPALIVE_MS + 3000,
+    );
     expect(exchange.received.match(/HTTP\/1\.1 401/g)).toHaveLength(2);
     expect(exchange.received).toMatch(/\r\nkeep-alive: timeout=3/i);
     expect(exchange.closedAfterMs).toBeDefined();

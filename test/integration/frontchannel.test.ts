@@ -71,17 +71,13 @@ const { expectAlive, expectEnded } = sessionFate(
 
 /** The request the IdP's logout page makes in its iframe: a cross-site GET without the SameSite=Strict cookie. */
 function frontchannel(gatewayUrl: string, query: string) {
-  return request(gatewayUrl)
-    .get(`${ENDPOINT}${query}`)
-    .set('Accept', 'text/html,application/xhtml+xml,*/*;q=0.8')
-    .set('Sec-Fetch-Site', 'cross-site')
-    .set('Sec-Fetch-Dest', 'iframe');
+  return request(gatewayUrl).get(`${ENDPOINT}${query}`).set('Accept', 'text/html,application/xhtml+xml,*/*;q=0.8').set('Sec-Fetch-Site', 'cross-site').set('Sec-Fetch-Dest', 'iframe');
 }
 
 const queryFor = (iss: string, sid: string): string => `?${new URLSearchParams({ iss, sid }).toString()}`;
 
 describe('a front-channel logout from the IdP', () => {
-  test('ends every gateway session of that IdP sid on both instances, and the same user\'s session with another sid survives', async () => {
+  test("ends every gateway session of that IdP sid on both instances, and the same user's session with another sid survives", async () => {
     const target = await login('alice');
     // The same browser signs in again: the IdP keeps its session, so this gateway session has the same sid.
     const sameIdpSession = await login('alice', target.jar);
@@ -105,7 +101,7 @@ describe('a front-channel logout from the IdP', () => {
     expect(logs).not.toContain(target.sid);
   });
 
-  test('the 200 page: no-store, framable by the IdP\'s origin only, no X-Frame-Options, no cookie set', async () => {
+  test("the 200 page: no-store, framable by the IdP's origin only, no X-Frame-Options, no cookie set", async () => {
     const res = await frontchannel(gwA.gateway.url, queryFor(idp.issuer, 'a-sid-no-session-has'));
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toMatch(/^text\/html/);
@@ -113,7 +109,12 @@ describe('a front-channel logout from the IdP', () => {
     expect(res.headers['cache-control']).toBe('no-store');
     expect(res.headers['x-frame-options']).toBeUndefined();
     const csp = String(res.headers['content-security-policy']);
-    const directives = new Map(csp.split(';').map((d) => d.trim().split(/\s+/)).map(([name = '', ...values]) => [name, values]));
+    const directives = new Map(
+      csp
+        .split(';')
+        .map((d) => d.trim().split(/\s+/))
+        .map(([name = '', ...values]) => [name, values]),
+    );
     expect(directives.get('frame-ancestors')).toEqual([new URL(idp.issuer).origin]);
     expect(csp.match(/frame-ancestors/g)).toHaveLength(1);
     expect(directives.get('default-src')).toEqual(["'none'"]);
@@ -153,7 +154,7 @@ describe('requests that must end nothing', () => {
     await expectAlive(victim);
   });
 
-  test('control: the victim\'s own sid with the right iss does end it', async () => {
+  test("control: the victim's own sid with the right iss does end it", async () => {
     const victim = await login('carol');
     expect((await frontchannel(gwB.gateway.url, queryFor(idp.issuer, victim.sid))).status).toBe(200);
     await expectEnded(victim);

@@ -97,7 +97,10 @@ async function startChild(extraEnv: Record<string, string> = {}): Promise<Child>
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   const deadline = Date.now() + 15_000;
   for (;;) {
-    const status = await fetch(`${adminUrl}/readyz`).then((r) => r.status, () => 0);
+    const status = await fetch(`${adminUrl}/readyz`).then(
+      (r) => r.status,
+      () => 0,
+    );
     if (status === 200) break;
     if (child.exitCode !== null || Date.now() > deadline) throw new Error(`gateway child did not become ready:\n${output}`);
     await delay(100);

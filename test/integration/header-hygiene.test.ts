@@ -17,12 +17,34 @@ import { startWsEcho, type WsEcho } from '../support/websocket.ts';
 
 /** Removed by default on every route; `passHeaders` may name them. */
 const CLIENT_ADDRESS = [
-  'X-Real-IP', 'X-Client-IP', 'True-Client-IP', 'CF-Connecting-IP', 'Forwarded-For', 'X-Cluster-Client-IP', 'Fastly-Client-IP',
-  'X-Originating-IP', 'X-Remote-IP', 'X-Remote-Addr', 'Client-IP', 'Forwarded', 'X-Forwarded-Port', 'X-Forwarded-Server',
+  'X-Real-IP',
+  'X-Client-IP',
+  'True-Client-IP',
+  'CF-Connecting-IP',
+  'Forwarded-For',
+  'X-Cluster-Client-IP',
+  'Fastly-Client-IP',
+  'X-Originating-IP',
+  'X-Remote-IP',
+  'X-Remote-Addr',
+  'Client-IP',
+  'Forwarded',
+  'X-Forwarded-Port',
+  'X-Forwarded-Server',
 ];
 const URL_OVERRIDES = [
-  'X-Original-URL', 'X-Rewrite-URL', 'X-Forwarded-Uri', 'X-Forwarded-Path', 'X-Forwarded-Prefix', 'X-Original-URI', 'X-Original-Host',
-  'X-Host', 'X-Forwarded-Scheme', 'X-Forwarded-Ssl', 'X-Url-Scheme', 'Front-End-Https',
+  'X-Original-URL',
+  'X-Rewrite-URL',
+  'X-Forwarded-Uri',
+  'X-Forwarded-Path',
+  'X-Forwarded-Prefix',
+  'X-Original-URI',
+  'X-Original-Host',
+  'X-Host',
+  'X-Forwarded-Scheme',
+  'X-Forwarded-Ssl',
+  'X-Url-Scheme',
+  'Front-End-Https',
 ];
 const METHOD_OVERRIDES = ['X-HTTP-Method-Override', 'X-HTTP-Method', 'X-Method-Override'];
 const DROPPED_BY_DEFAULT = [...CLIENT_ADDRESS, ...URL_OVERRIDES, 'Proxy', ...METHOD_OVERRIDES];
@@ -157,10 +179,7 @@ describe('on a default route', () => {
   test('a method override cannot turn an allowed GET into a DELETE the route does not allow', async () => {
     const before = stack.echo.requests.length;
     const reply = echoed(
-      await rawExchange(
-        stack.gw.url,
-        request('GET', '/api/getonly/item/1', host, [...threeWays('X-HTTP-Method-Override', 'DELETE'), 'X-HTTP-Method: DELETE', 'X-Method-Override: DELETE']),
-      ),
+      await rawExchange(stack.gw.url, request('GET', '/api/getonly/item/1', host, [...threeWays('X-HTTP-Method-Override', 'DELETE'), 'X-HTTP-Method: DELETE', 'X-Method-Override: DELETE'])),
     );
     expect(reply.method).toBe('GET');
     for (const name of METHOD_OVERRIDES) expect([name, reply.headers[name.toLowerCase()]]).toEqual([name, undefined]);
@@ -282,7 +301,7 @@ describe('passHeaders in the routes file', () => {
   });
 
   test.each(['Authorization', 'Cookie', 'X-Forwarded-For', 'Host', 'Content-Length', 'Transfer-Encoding', 'Connection', 'X-Request-Id', 'X-User-Sub'])(
-    "a gateway-owned header (%s) is refused at start-up, by route prefix and header name",
+    'a gateway-owned header (%s) is refused at start-up, by route prefix and header name',
     (header) => {
       const { problems } = configError([
         { prefix: '/api/fine', target: 'http://fine:8080', token: 'user', passHeaders: ['X-Real-IP'] },

@@ -99,7 +99,7 @@ const cases: Array<[string, string, Outcome]> = [
   // The query string is the browser's, byte for byte, whatever it contains.
   ['the query is kept byte for byte', '/api/orders/1?next=%2f..%2fauth/user&x=%zz&y=a%2Fb', { upstream: '/v1/orders/1?next=%2f..%2fauth/user&x=%zz&y=a%2Fb' }],
   ['repeated and dotted query parameters are kept', '/api/orders/1?a=1&a=2&b=../../x', { upstream: '/v1/orders/1?a=1&a=2&b=../../x' }],
-  ['an encoded NUL in the query is the upstream\'s business', '/api/public/x?q=%00', { upstream: '/api/public/x?q=%00' }],
+  ["an encoded NUL in the query is the upstream's business", '/api/public/x?q=%00', { upstream: '/api/public/x?q=%00' }],
   // Matching is case-sensitive and on whole segments; only /api paths are proxied.
   ['an upper-case /API is not an API path', '/API/orders', { notFound: 'not_found' }],
   ['a mixed-case /Api is not an API path', '/Api/orders/1', { notFound: 'not_found' }],

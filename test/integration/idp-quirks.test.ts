@@ -127,28 +127,25 @@ describe('a provider that refuses or fails refreshes and client logins', () => {
     ['a 401 challenge (WWW-Authenticate: Basic) and invalid_client', { status: 401, error: 'invalid_client', wwwAuthenticate: 'Basic realm="idp"' }, 'invalid_client'],
   ];
 
-  test.each(REFUSALS)(
-    'refresh refused with %s: 401 session_expired, the record and its index entries gone, on both instances, after one token request',
-    async (_name, answer, reason) => {
-      const session = await login(pair);
-      expect(await indexEntries(session.storeId)).toHaveLength(2);
-      await untilRefreshDue();
-      const mark = logMark(pair);
-      const before = pair.idp.tokenEndpoint.requests('refresh_token');
-      pair.idp.tokenEndpoint.answer('refresh_token', answer);
+  test.each(REFUSALS)('refresh refused with %s: 401 session_expired, the record and its index entries gone, on both instances, after one token request', async (_name, answer, reason) => {
+    const session = await login(pair);
+    expect(await indexEntries(session.storeId)).toHaveLength(2);
+    await untilRefreshDue();
+    const mark = logMark(pair);
+    const before = pair.idp.tokenEndpoint.requests('refresh_token');
+    pair.idp.tokenEndpoint.answer('refresh_token', answer);
 
-      const res = await api(pair.b, session);
-      expect(res.status).toBe(401);
-      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-      expect(JSON.parse(res.text).code).toBe('session_expired');
-      await expectEnded(pair, session);
-      // Ended means ended: the next call asks nobody.
-      expect((await api(pair.a, session)).status).toBe(401);
-      expect(pair.idp.tokenEndpoint.requests('refresh_token') - before).toBe(1);
-      const lines = logLines(pair, mark).filter((l) => l.event === 'refresh');
-      expect(lines).toEqual([expect.objectContaining({ outcome: 'refused', reason, msg: 'refresh token rejected; session ended' })]);
-    },
-  );
+    const res = await api(pair.b, session);
+    expect(res.status).toBe(401);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(JSON.parse(res.text).code).toBe('session_expired');
+    await expectEnded(pair, session);
+    // Ended means ended: the next call asks nobody.
+    expect((await api(pair.a, session)).status).toBe(401);
+    expect(pair.idp.tokenEndpoint.requests('refresh_token') - before).toBe(1);
+    const lines = logLines(pair, mark).filter((l) => l.event === 'refresh');
+    expect(lines).toEqual([expect.objectContaining({ outcome: 'refused', reason, msg: 'refresh token rejected; session ended' })]);
+  });
 
   const TRANSIENT: Array<[string, TokenAnswer, RegExp]> = [
     ['a 500 error page', { status: 500, body: '<html><body>Internal Server Error</body></html>', contentType: 'text/html' }, /^http_500$/],
@@ -217,18 +214,23 @@ describe('a provider that refuses or fails refreshes and client logins', () => {
     expect(attempts).toBeLessThanOrEqual(3);
     // Failed requests are no activity: the record's expiry has not moved (a touch would have moved it by over a second).
     expect((await idleEnd()).earliest).toBeLessThanOrEqual(idleEndBefore.latest + 5);
-    const reasons = logLines(pair, mark).filter((l) => l.event === 'refresh' && l.outcome === 'error').map((l) => l.reason);
+    const reasons = logLines(pair, mark)
+      .filter((l) => l.event === 'refresh' && l.outcome === 'error')
+      .map((l) => l.reason);
     expect(reasons.length).toBe(attempts);
     for (const r of reasons) expect(r).toBe('http_500');
     await expectKept(pair, session);
   });
 
   const CHALLENGES: Array<[string, TokenAnswer]> = [
-    ['WWW-Authenticate: Basic with error="invalid_client" (as oidc-provider itself answers)', {
-      status: 401,
-      error: 'invalid_client',
-      wwwAuthenticate: 'Basic realm="idp", error="invalid_client", error_description="client authentication failed"',
-    }],
+    [
+      'WWW-Authenticate: Basic with error="invalid_client" (as oidc-provider itself answers)',
+      {
+        status: 401,
+        error: 'invalid_client',
+        wwwAuthenticate: 'Basic realm="idp", error="invalid_client", error_description="client authentication failed"',
+      },
+    ],
     ['WWW-Authenticate: Basic realm only, invalid_client in the body', { status: 401, error: 'invalid_client', wwwAuthenticate: 'Basic realm="idp"' }],
     ['WWW-Authenticate: Basic realm only, no body at all', { status: 401, body: '', wwwAuthenticate: 'Basic realm="idp"' }],
   ];

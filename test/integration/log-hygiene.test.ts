@@ -81,7 +81,9 @@ describe('at trace level, through login, API calls, refresh, logout and back-cha
     secrets.code = callback.searchParams.get('code') as string;
     secrets.state = callback.searchParams.get('state') as string;
     secrets.txCookie = jar.get(gw.url, 'bff-tx') as string;
-    const done = await request(base).get(callback.pathname + callback.search).set('Cookie', `bff-tx=${secrets.txCookie}`);
+    const done = await request(base)
+      .get(callback.pathname + callback.search)
+      .set('Cookie', `bff-tx=${secrets.txCookie}`);
     expect(done.status).toBe(302);
     const cookie = (setCookie(done.headers, 'bff') as string).split(';')[0] as string;
     secrets.cookie = cookie.slice('bff='.length);
@@ -98,7 +100,13 @@ describe('at trace level, through login, API calls, refresh, logout and back-cha
     expect(refreshed.status).toBe(200);
     expect(idp.counts.refreshToken).toBe(1);
     // A replayed callback: the code is used, the transaction gone.
-    expect((await request(base).get(callback.pathname + callback.search).set('Cookie', `bff-tx=${secrets.txCookie}`)).status).toBe(400);
+    expect(
+      (
+        await request(base)
+          .get(callback.pathname + callback.search)
+          .set('Cookie', `bff-tx=${secrets.txCookie}`)
+      ).status,
+    ).toBe(400);
     expect((await request(base).post('/auth/logout').set('Cookie', cookie).set('x-csrf', '1')).status).toBe(200);
 
     // A second session, ended over the back channel.
@@ -106,7 +114,10 @@ describe('at trace level, through login, API calls, refresh, logout and back-cha
     const secondUser = await request(base).get('/auth/user').set('Cookie', second.cookieHeader);
     secrets.secondCookie = second.cookieHeader.slice('bff='.length);
     secrets.logoutToken = await logoutToken(secondUser.body.sub as string, secondUser.body.claims.sid as string);
-    const logout = await request(base).post('/auth/backchannel-logout').type('form').send(new URLSearchParams({ logout_token: secrets.logoutToken }).toString());
+    const logout = await request(base)
+      .post('/auth/backchannel-logout')
+      .type('form')
+      .send(new URLSearchParams({ logout_token: secrets.logoutToken }).toString());
     expect(logout.status).toBe(200);
 
     expect(tokenResponses.length).toBe(3);
@@ -133,7 +144,9 @@ describe('at trace level, through login, API calls, refresh, logout and back-cha
     // Debug lines are there too (the refresh logs one): nothing is hidden by the level.
     expect(logs).toContain('"level":20');
     expect(logs.length).toBeGreaterThan(3000);
-    const leaked = Object.entries(secrets).filter(([, value]) => logs.includes(value)).map(([name]) => name);
+    const leaked = Object.entries(secrets)
+      .filter(([, value]) => logs.includes(value))
+      .map(([name]) => name);
     expect(leaked).toEqual([]);
   });
 
@@ -185,7 +198,9 @@ describe('at trace level, through a quirky provider: a code exchange refused wit
       { status: 401, error: 'invalid_client', description: `client authentication failed for code ${secrets.refusedCode}`, wwwAuthenticate: 'Basic realm="idp"' },
       1,
     );
-    const refused = await request(base).get(callback.pathname + callback.search).set('Cookie', `bff-tx=${secrets.refusedTxCookie}`);
+    const refused = await request(base)
+      .get(callback.pathname + callback.search)
+      .set('Cookie', `bff-tx=${secrets.refusedTxCookie}`);
     expect(refused.status).toBe(400);
 
     // A session whose refresh fails: the provider answers 500, then drops the connection (after the back-off).
@@ -212,7 +227,10 @@ describe('at trace level, through a quirky provider: a code exchange refused wit
       idp.tokenEndpoint.clear();
     }
 
-    for (const [label, tokens] of [['failing', failingTokens], ['dead', deadTokens]] as const) {
+    for (const [label, tokens] of [
+      ['failing', failingTokens],
+      ['dead', deadTokens],
+    ] as const) {
       for (const name of ['access_token', 'refresh_token', 'id_token']) if (typeof tokens[name] === 'string') secrets[`${label} ${name}`] = tokens[name] as string;
     }
     secrets.failingCookie = failing.cookieHeader.slice('bff='.length);
@@ -231,9 +249,11 @@ describe('at trace level, through a quirky provider: a code exchange refused wit
     expect(Object.keys(secrets).filter((name) => name.includes('refresh_token'))).toHaveLength(2);
   });
 
-  test('no log line holds the code, a token, a cookie, a secret or the provider\'s description quoting them', () => {
+  test("no log line holds the code, a token, a cookie, a secret or the provider's description quoting them", () => {
     const logs = quirky.logs.join('');
-    const leaked = Object.entries(secrets).filter(([, value]) => logs.includes(value)).map(([name]) => name);
+    const leaked = Object.entries(secrets)
+      .filter(([, value]) => logs.includes(value))
+      .map(([name]) => name);
     expect(leaked).toEqual([]);
     expect(logs).not.toContain('client authentication failed for code');
     expect(logs).not.toContain('unknown refresh token');

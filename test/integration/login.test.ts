@@ -165,7 +165,7 @@ describe('a bad callback gets a 400 page, creates no session and leaves an exist
     await expectStillLoggedIn(cookie);
   });
 
-  test('a state that is not this browser\'s', async () => {
+  test("a state that is not this browser's", async () => {
     const { jar, cookie } = await loggedIn();
     const callback = await loginUntilCallback(jar);
     callback.searchParams.set('state', 'forged-state');
@@ -185,14 +185,16 @@ describe('a bad callback gets a 400 page, creates no session and leaves an exist
     const jar = new CookieJar();
     const callback = await loginUntilCallback(jar);
     const tx = `${TX_COOKIE}=${jar.get(stack.gw.url, TX_COOKIE)}`;
-    const first = await request(stack.gw.url).get(callback.pathname + callback.search).set('Cookie', tx);
+    const first = await request(stack.gw.url)
+      .get(callback.pathname + callback.search)
+      .set('Cookie', tx);
     expect(first.status).toBe(302);
     const cookie = (setCookie(first.headers, COOKIE) as string).split(';')[0] as string;
     await expectRefused(callback.pathname + callback.search, `${cookie}; ${tx}`, 'login_transaction_unknown');
     await expectStillLoggedIn(cookie);
   });
 
-  test('a wrong PKCE verifier (another login\'s code presented with this browser\'s state)', async () => {
+  test("a wrong PKCE verifier (another login's code presented with this browser's state)", async () => {
     const { jar, cookie } = await loggedIn();
     const mine = await loginUntilCallback(jar);
     const theirs = await loginUntilCallback(new CookieJar());
@@ -204,7 +206,9 @@ describe('a bad callback gets a 400 page, creates no session and leaves an exist
   test('a replayed authorization code', async () => {
     const jar = new CookieJar();
     const used = await loginUntilCallback(jar);
-    const first = await request(stack.gw.url).get(used.pathname + used.search).set('Cookie', `${TX_COOKIE}=${jar.get(stack.gw.url, TX_COOKIE)}`);
+    const first = await request(stack.gw.url)
+      .get(used.pathname + used.search)
+      .set('Cookie', `${TX_COOKIE}=${jar.get(stack.gw.url, TX_COOKIE)}`);
     expect(first.status).toBe(302);
     const cookie = (setCookie(first.headers, COOKIE) as string).split(';')[0] as string;
     const fresh = await loginUntilCallback(jar);
@@ -236,7 +240,9 @@ describe('a bad callback gets a 400 page, creates no session and leaves an exist
     const jar = new CookieJar();
     const callback = await loginUntilCallback(jar);
     callback.searchParams.set('state', 'forged-state');
-    const res = await request(stack.gw.url).get(callback.pathname + callback.search).set('Cookie', `${TX_COOKIE}=${jar.get(stack.gw.url, TX_COOKIE)}`);
+    const res = await request(stack.gw.url)
+      .get(callback.pathname + callback.search)
+      .set('Cookie', `${TX_COOKIE}=${jar.get(stack.gw.url, TX_COOKIE)}`);
     expect(res.status).toBe(400);
     expect(setCookie(res.headers, TX_COOKIE)).toMatch(/Expires=Thu, 01 Jan 1970/);
   });

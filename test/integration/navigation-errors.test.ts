@@ -63,11 +63,45 @@ type Case = {
 };
 
 const CASES: Case[] = [
-  { name: 'IdP unreachable at /auth/login', gateway: () => down, withErrorUrl: () => downWithErrorUrl, path: '/auth/login?returnTo=/orders', status: 503, code: 'idp_unavailable', heading: 'Sign-in is unavailable' },
+  {
+    name: 'IdP unreachable at /auth/login',
+    gateway: () => down,
+    withErrorUrl: () => downWithErrorUrl,
+    path: '/auth/login?returnTo=/orders',
+    status: 503,
+    code: 'idp_unavailable',
+    heading: 'Sign-in is unavailable',
+  },
   { name: 'IdP gone after discovery', gateway: () => gone, withErrorUrl: () => goneWithErrorUrl, path: '/auth/login', status: 503, code: 'idp_unavailable', heading: 'Sign-in is unavailable' },
-  { name: 'a login the IdP refuses to start', gateway: () => stranger, withErrorUrl: () => strangerWithErrorUrl, path: '/auth/login', status: 502, code: 'idp_refused_login', heading: 'Sign-in could not start' },
-  { name: 'the login rate limit', gateway: () => down, withErrorUrl: () => downWithErrorUrl, path: '/auth/login', status: 429, code: 'rate_limited', heading: 'Too many sign-in attempts', limited: true },
-  { name: 'the callback rate limit', gateway: () => stranger, withErrorUrl: () => strangerWithErrorUrl, path: '/auth/callback?code=c&state=s', status: 429, code: 'rate_limited', heading: 'Too many sign-in attempts', limited: true },
+  {
+    name: 'a login the IdP refuses to start',
+    gateway: () => stranger,
+    withErrorUrl: () => strangerWithErrorUrl,
+    path: '/auth/login',
+    status: 502,
+    code: 'idp_refused_login',
+    heading: 'Sign-in could not start',
+  },
+  {
+    name: 'the login rate limit',
+    gateway: () => down,
+    withErrorUrl: () => downWithErrorUrl,
+    path: '/auth/login',
+    status: 429,
+    code: 'rate_limited',
+    heading: 'Too many sign-in attempts',
+    limited: true,
+  },
+  {
+    name: 'the callback rate limit',
+    gateway: () => stranger,
+    withErrorUrl: () => strangerWithErrorUrl,
+    path: '/auth/callback?code=c&state=s',
+    status: 429,
+    code: 'rate_limited',
+    heading: 'Too many sign-in attempts',
+    limited: true,
+  },
 ];
 
 async function send(gw: TestGateway, c: Case, accept: string): Promise<request.Response> {
@@ -76,7 +110,7 @@ async function send(gw: TestGateway, c: Case, accept: string): Promise<request.R
   return request(gw.url).get(c.path).set('X-Forwarded-For', address).set('Accept', accept);
 }
 
-describe('a browser navigation gets the gateway\'s error page', () => {
+describe("a browser navigation gets the gateway's error page", () => {
   test.each(CASES)('$name: $status HTML page with the code, no-store, and a CSP that allows its style and nothing else', async (c) => {
     const res = await send(c.gateway(), c, BROWSER_ACCEPT);
     expect(res.status).toBe(c.status);
@@ -90,7 +124,11 @@ describe('a browser navigation gets the gateway\'s error page', () => {
     const style = /<style>([\s\S]*?)<\/style>/.exec(res.text)?.[1];
     expect(style).toContain('max-width');
     const csp = String(res.headers['content-security-policy']);
-    expect(csp).toContain(`style-src 'sha256-${createHash('sha256').update(style ?? '').digest('base64')}'`);
+    expect(csp).toContain(
+      `style-src 'sha256-${createHash('sha256')
+        .update(style ?? '')
+        .digest('base64')}'`,
+    );
     expect(csp).toContain("default-src 'none'");
     expect(csp).toContain("frame-ancestors 'none'");
     expect(csp).not.toContain('unsafe-inline');
@@ -128,7 +166,7 @@ describe('an API-style caller keeps problem+json', () => {
   });
 });
 
-test('the callback\'s own error page is the same template as the login pages', async () => {
+test("the callback's own error page is the same template as the login pages", async () => {
   // A callback without its transaction cookie: the callback's own check, not a limit.
   const callback = await request(stranger.url).get('/auth/callback?code=c&state=s').set('X-Forwarded-For', nextAddress()).set('Accept', BROWSER_ACCEPT);
   expect(callback.status).toBe(400);

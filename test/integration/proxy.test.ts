@@ -44,7 +44,7 @@ function expectProblem(res: request.Response, status: number, code: string): voi
 }
 
 describe('bearer injection and header hygiene', () => {
-  test('the upstream gets the session\'s access token, which the IdP says is active, and no cookie', async () => {
+  test("the upstream gets the session's access token, which the IdP says is active, and no cookie", async () => {
     const res = await api('/api/echo/items?x=1&y=%20z');
     expect(res.status).toBe(200);
     expect(res.body.url).toBe('/api/echo/items?x=1&y=%20z');

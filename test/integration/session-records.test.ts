@@ -52,8 +52,7 @@ const variants: Array<[string, () => { store: EncryptedStore; kv: KeyValueStore 
 ];
 
 describe.each(variants)('session replace (%s)', (_name, make) => {
-  const write = (store: EncryptedStore, sid: string, token: string) =>
-    new Promise<void>((resolve, reject) => store.set(sid, { cookie, user: user(token) }, (err) => (err ? reject(err) : resolve())));
+  const write = (store: EncryptedStore, sid: string, token: string) => new Promise<void>((resolve, reject) => store.set(sid, { cookie, user: user(token) }, (err) => (err ? reject(err) : resolve())));
 
   test('replaces an existing session while the writer holds the lock', async () => {
     const { store, kv } = make();

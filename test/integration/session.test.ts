@@ -32,7 +32,7 @@ function tokenForms(tokens: Record<string, unknown>): string[] {
 }
 
 describe('encrypted session in Redis', () => {
-  test('the raw Redis value holds none of the tokens, in any encoding, nor the cookie\'s key half', async () => {
+  test("the raw Redis value holds none of the tokens, in any encoding, nor the cookie's key half", async () => {
     const { jar } = await loginThroughGateway(stack.gw.url);
     const tokens = stack.tokenResponses.at(-1) as Record<string, unknown>;
     const cookieValue = decodeURIComponent(jar.get(stack.gw.url, 'bff') as string);
@@ -58,7 +58,9 @@ describe('encrypted session in Redis', () => {
     const jar = new CookieJar();
     const callback = await followRedirects(jar, `${stack.gw.url}/auth/login`, { stopAt: (url) => url.pathname === '/auth/callback' });
     const url = new URL(callback.location as string);
-    const res = await request(stack.gw.url).get(url.pathname + url.search).set('Cookie', `bff-tx=${jar.get(stack.gw.url, 'bff-tx')}`);
+    const res = await request(stack.gw.url)
+      .get(url.pathname + url.search)
+      .set('Cookie', `bff-tx=${jar.get(stack.gw.url, 'bff-tx')}`);
     const session = setCookie(res.headers, 'bff') as string;
     expect(session).toMatch(/^bff=s%3A[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}\.[A-Za-z0-9%]+; Path=\/; Expires=[^;]+; HttpOnly; SameSite=Strict$/);
     expect(session).not.toMatch(/Domain/i);
@@ -106,7 +108,9 @@ describe('https public URL', () => {
       const back = await followRedirects(jar, login.headers.location as string, { stopAt: (url) => url.pathname === '/auth/callback' });
       const callback = new URL(back.location as string);
       expect(callback.origin).toBe(publicUrl);
-      const res = await request(secure.gw.gateway.url).get(callback.pathname + callback.search).set('Cookie', tx.split(';')[0] as string);
+      const res = await request(secure.gw.gateway.url)
+        .get(callback.pathname + callback.search)
+        .set('Cookie', tx.split(';')[0] as string);
       expect(res.status).toBe(302);
       expect(setCookie(res.headers, '__Host-bff')).toMatch(/^__Host-bff=s%3A[^;]+; Path=\/; Expires=[^;]+; HttpOnly; Secure; SameSite=Strict$/);
     } finally {

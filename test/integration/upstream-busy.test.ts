@@ -148,9 +148,7 @@ describe('trickling uploads from one client', () => {
       for (let i = 0; i < count; i++) {
         const conn = await RawConnection.open(stack.gw.url);
         conns.push(conn);
-        conn.write(
-          `POST ${path}/${i} HTTP/1.1\r\nHost: ${host}\r\nx-csrf: 1\r\nContent-Type: application/octet-stream\r\nContent-Length: ${contentLength}\r\n\r\na`,
-        );
+        conn.write(`POST ${path}/${i} HTTP/1.1\r\nHost: ${host}\r\nx-csrf: 1\r\nContent-Type: application/octet-stream\r\nContent-Length: ${contentLength}\r\n\r\na`);
       }
     } catch (err) {
       stop();
@@ -181,44 +179,36 @@ describe('trickling uploads from one client', () => {
     }).length;
   }
 
-  test(
-    '256 small uploads trickling: another request is still answered within timeoutMs + 1 s, and all is well once they stop',
-    async () => {
-      const tricklers = await startTricklers(TRICKLERS, '/api/echo/small', 1000);
-      try {
-        // A gateway that connects upstream before reading a small body has forwarded them all by now; one
-        // that buffers small bodies sends nothing upstream, so this waits its bound (there is nothing to wait on).
-        await waitUntil(() => seenUpstream('/api/echo/small/') >= TRICKLERS, 3000);
-        const { res, ms } = await probe('/api/echo/probe-small');
-        expectServedOrBusy(res);
-        expect(ms).toBeLessThanOrEqual(TIMEOUT_MS + 1000);
-      } finally {
-        tricklers.stop();
-      }
-      const { res } = await probe('/api/echo/after-small');
-      expect(res.status).toBe(200);
-    },
-    60_000,
-  );
+  test('256 small uploads trickling: another request is still answered within timeoutMs + 1 s, and all is well once they stop', async () => {
+    const tricklers = await startTricklers(TRICKLERS, '/api/echo/small', 1000);
+    try {
+      // A gateway that connects upstream before reading a small body has forwarded them all by now; one
+      // that buffers small bodies sends nothing upstream, so this waits its bound (there is nothing to wait on).
+      await waitUntil(() => seenUpstream('/api/echo/small/') >= TRICKLERS, 3000);
+      const { res, ms } = await probe('/api/echo/probe-small');
+      expectServedOrBusy(res);
+      expect(ms).toBeLessThanOrEqual(TIMEOUT_MS + 1000);
+    } finally {
+      tricklers.stop();
+    }
+    const { res } = await probe('/api/echo/after-small');
+    expect(res.status).toBe(200);
+  }, 60_000);
 
-  test(
-    '256 large uploads trickling: most are refused 429 too_many_uploads, and another request is still answered within timeoutMs + 1 s',
-    async () => {
-      const tricklers = await startTricklers(TRICKLERS, '/api/echo/large', 10_000_000);
-      try {
-        // Each large upload is either streaming to the upstream or refused: wait until every one is one or the other.
-        await waitUntil(() => seenUpstream('/api/echo/large/') + refusedUploads(tricklers.conns) >= TRICKLERS, 10_000);
-        const { res, ms } = await probe('/api/echo/probe-large');
-        expectServedOrBusy(res);
-        expect(ms).toBeLessThanOrEqual(TIMEOUT_MS + 1000);
-        expect(refusedUploads(tricklers.conns)).toBeGreaterThanOrEqual(TRICKLERS - STREAMS_PER_CLIENT);
-        expect(seenUpstream('/api/echo/large/')).toBeLessThanOrEqual(STREAMS_PER_CLIENT);
-      } finally {
-        tricklers.stop();
-      }
-      const { res } = await probe('/api/echo/after-large');
-      expect(res.status).toBe(200);
-    },
-    60_000,
-  );
+  test('256 large uploads trickling: most are refused 429 too_many_uploads, and another request is still answered within timeoutMs + 1 s', async () => {
+    const tricklers = await startTricklers(TRICKLERS, '/api/echo/large', 10_000_000);
+    try {
+      // Each large upload is either streaming to the upstream or refused: wait until every one is one or the other.
+      await waitUntil(() => seenUpstream('/api/echo/large/') + refusedUploads(tricklers.conns) >= TRICKLERS, 10_000);
+      const { res, ms } = await probe('/api/echo/probe-large');
+      expectServedOrBusy(res);
+      expect(ms).toBeLessThanOrEqual(TIMEOUT_MS + 1000);
+      expect(refusedUploads(tricklers.conns)).toBeGreaterThanOrEqual(TRICKLERS - STREAMS_PER_CLIENT);
+      expect(seenUpstream('/api/echo/large/')).toBeLessThanOrEqual(STREAMS_PER_CLIENT);
+    } finally {
+      tricklers.stop();
+    }
+    const { res } = await probe('/api/echo/after-large');
+    expect(res.status).toBe(200);
+  }, 60_000);
 });

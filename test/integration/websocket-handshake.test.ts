@@ -50,7 +50,9 @@ async function rawUpstream(answer: (socket: Duplex, key: string) => void, tls?: 
 
 /** 101 with the gateway's cookies and a harmless one, then echoes every byte (the gateway relays bytes, not frames). */
 const switching = (socket: Duplex, key: string): void => {
-  const accept = createHash('sha1').update(key + WS_GUID).digest('base64');
+  const accept = createHash('sha1')
+    .update(key + WS_GUID)
+    .digest('base64');
   socket.write(
     `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n` +
       [...EVIL, HARMLESS].map((cookie) => `Set-Cookie: ${cookie}\r\n`).join('') +
@@ -117,7 +119,11 @@ function rawUpgrade(gatewayUrl: string, path: string, headers: Record<string, st
       'Sec-WebSocket-Key': KEY,
       ...headers,
     };
-    socket.write(`GET ${path} HTTP/1.1\r\n${Object.entries(lines).map(([name, value]) => `${name}: ${value}\r\n`).join('')}\r\n`);
+    socket.write(
+      `GET ${path} HTTP/1.1\r\n${Object.entries(lines)
+        .map(([name, value]) => `${name}: ${value}\r\n`)
+        .join('')}\r\n`,
+    );
   });
 }
 
@@ -140,15 +146,11 @@ beforeAll(async () => {
   tlsDir = mkdtempSync(join(tmpdir(), 'bff-wss-'));
   const keyFile = join(tlsDir, 'key.pem');
   const certFile = join(tlsDir, 'cert.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', keyFile, '-out', certFile], { stdio: 'ignore' });
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', keyFile, '-out', certFile], {
+    stdio: 'ignore',
+  });
   const tls = { key: readFileSync(keyFile, 'utf8'), cert: readFileSync(certFile, 'utf8') };
-  upstreams = await Promise.all([
-    rawUpstream(switching),
-    rawUpstream(refusing(401, 'chunked')),
-    rawUpstream(refusing(403, 'length')),
-    rawUpstream(() => undefined),
-    rawUpstream(switching, tls),
-  ]);
+  upstreams = await Promise.all([rawUpstream(switching), rawUpstream(refusing(401, 'chunked')), rawUpstream(refusing(403, 'length')), rawUpstream(() => undefined), rawUpstream(switching, tls)]);
   const [switching101, refuses401, refuses403, silent, secure] = upstreams as [Upstream, Upstream, Upstream, Upstream, Upstream];
   switches = switching101;
   const closedPort = await getFreePort();
@@ -196,12 +198,20 @@ function echoed(socket: net.Socket, bytes: string): Promise<string> {
 }
 
 describe("an upstream cannot set the gateway's cookies through a WebSocket handshake", () => {
-  test('on a 101 the Set-Cookie for the session and transaction cookies is dropped, the upstream\'s own passes, and bytes flow', async () => {
+  test("on a 101 the Set-Cookie for the session and transaction cookies is dropped, the upstream's own passes, and bytes flow", async () => {
     const answer = await upgrade('/api/switches/chat');
     expect(answer.status).toBe(101);
     expectOnlyHarmlessCookie(answer);
-    const accept = createHash('sha1').update(KEY + WS_GUID).digest('base64');
-    expect(answer.headers).toEqual(expect.arrayContaining([['upgrade', 'websocket'], ['connection', 'Upgrade'], ['sec-websocket-accept', accept]]));
+    const accept = createHash('sha1')
+      .update(KEY + WS_GUID)
+      .digest('base64');
+    expect(answer.headers).toEqual(
+      expect.arrayContaining([
+        ['upgrade', 'websocket'],
+        ['connection', 'Upgrade'],
+        ['sec-websocket-accept', accept],
+      ]),
+    );
     expect(await echoed(answer.socket, 'raw bytes both ways')).toBe('raw bytes both ways');
     const warnings = stack.gw.logs.filter((line) => line.includes("gateway's own cookie on a WebSocket handshake"));
     expect(warnings.length).toBeGreaterThan(0);
@@ -213,11 +223,16 @@ describe("an upstream cannot set the gateway's cookies through a WebSocket hands
   test.each([
     ['401 with a chunked body', '/api/refuses401/chat', 401],
     ['403 with a Content-Length', '/api/refuses403/chat', 403],
-  ])('on a refused handshake (%s) the status and body pass, without the gateway\'s cookies', async (_name, path, status) => {
+  ])("on a refused handshake (%s) the status and body pass, without the gateway's cookies", async (_name, path, status) => {
     const answer = await upgrade(path);
     expect(answer.status).toBe(status);
     expectOnlyHarmlessCookie(answer);
-    expect(answer.headers).toEqual(expect.arrayContaining([['www-authenticate', 'Bearer'], ['connection', 'close']]));
+    expect(answer.headers).toEqual(
+      expect.arrayContaining([
+        ['www-authenticate', 'Bearer'],
+        ['connection', 'close'],
+      ]),
+    );
     // Re-framed by the gateway: close-delimited or with the upstream's length, never the upstream's chunking.
     expect(answer.headers.map(([name]) => name)).not.toContain('transfer-encoding');
     expect(answer.body.toString('latin1')).toBe(`refused ${status}`);

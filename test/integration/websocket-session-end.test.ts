@@ -123,7 +123,7 @@ async function expectUpstreamOpen(count: number): Promise<void> {
 const stillOpen = (tracked: Tracked): boolean => tracked.socket.readyState === WebSocket.OPEN;
 
 describe('logout', () => {
-  test('POST /auth/logout on A closes the session\'s WebSockets on A and on B with 1008 within 2 s; another session\'s stays open', async () => {
+  test("POST /auth/logout on A closes the session's WebSockets on A and on B with 1008 within 2 s; another session's stays open", async () => {
     const session = await login(a);
     const bystander = await openSocket(a, await login(a));
     const [onA, onB] = [await openSocket(a, session), await openSocket(b, session)];
@@ -138,7 +138,7 @@ describe('logout', () => {
     bystander.socket.close();
   });
 
-  test('GET /auth/logout?sid= on B closes the session\'s WebSockets on A and on B with 1008 within 2 s', async () => {
+  test("GET /auth/logout?sid= on B closes the session's WebSockets on A and on B with 1008 within 2 s", async () => {
     const session = await login(a);
     const user = await request(b.gateway.url).get('/auth/user').set('Cookie', session.cookie);
     const logoutUrl = new URL(user.body.logoutUrl as string, a.url);
@@ -152,7 +152,7 @@ describe('logout', () => {
 });
 
 describe('back-channel logout', () => {
-  test('a logout token received by A closes the session\'s WebSockets on B (and on A) with 1008 within 2 s', async () => {
+  test("a logout token received by A closes the session's WebSockets on B (and on A) with 1008 within 2 s", async () => {
     const session = await login(a);
     const user = await request(a.gateway.url).get('/auth/user').set('Cookie', session.cookie);
     const { sub } = user.body as { sub: string };
@@ -168,7 +168,7 @@ describe('back-channel logout', () => {
 });
 
 describe('refresh refused', () => {
-  test('a revoked refresh token: the refresh the IdP refuses closes the session\'s WebSockets on A and on B with 1008 within 2 s', async () => {
+  test("a revoked refresh token: the refresh the IdP refuses closes the session's WebSockets on A and on B with 1008 within 2 s", async () => {
     const session = await login(a);
     const refreshToken = tokenResponses.at(-1)?.refresh_token;
     expect(typeof refreshToken).toBe('string');
@@ -192,7 +192,7 @@ describe('refresh refused', () => {
 });
 
 describe('timeouts', () => {
-  test('idle timeout: WebSocket traffic is not activity; with no HTTP activity the sockets on both instances close with 1008 within 2 s of the record\'s expiry', async () => {
+  test("idle timeout: WebSocket traffic is not activity; with no HTTP activity the sockets on both instances close with 1008 within 2 s of the record's expiry", async () => {
     const session = await login(shortA);
     const [onA, onB] = [await openSocket(shortA, session), await openSocket(shortB, session)];
     // The end event is the store expiring the record: watch for it (EXISTS does not slide the idle timeout).
@@ -233,7 +233,7 @@ describe('timeouts', () => {
     await expectClosedBy('absolute timeout, socket on B', onB, lastAliveAt);
   });
 
-  test('idle timeout on the memory store (one instance, no Redis): the socket closes with 1008 within 2 s of the session\'s expiry', async () => {
+  test("idle timeout on the memory store (one instance, no Redis): the socket closes with 1008 within 2 s of the session's expiry", async () => {
     const loginStartedAt = Date.now();
     const jar = new CookieJar();
     const { cookieHeader } = await loginThroughGateway(memory.url, jar);

@@ -58,7 +58,6 @@ function rawUpgrade(path: string, headers: Record<string, string>): Promise<numb
   });
 }
 
-
 describe('WebSocket proxying', () => {
   test('the upstream handshake carries the bearer token and no cookie; messages flow both ways', async () => {
     const before = upstream.handshakes.length;

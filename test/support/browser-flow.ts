@@ -92,9 +92,7 @@ export class CookieJar {
       httpOnly,
       sameSite,
     };
-    this.#cookies = this.#cookies.filter(
-      (c) => !(c.name === cookie.name && c.domain === cookie.domain && c.path === cookie.path),
-    );
+    this.#cookies = this.#cookies.filter((c) => !(c.name === cookie.name && c.domain === cookie.domain && c.path === cookie.path));
     if (!isExpired(cookie)) this.#cookies.push(cookie);
   }
 
@@ -282,11 +280,7 @@ export type LoginResult = {
  * automatically), the gateway callback, until the gateway redirects to a page of its own
  * outside `/auth/`.
  */
-export async function loginThroughGateway(
-  gatewayUrl: string,
-  jar: CookieJar = new CookieJar(),
-  opts: { returnTo?: string } = {},
-): Promise<LoginResult> {
+export async function loginThroughGateway(gatewayUrl: string, jar: CookieJar = new CookieJar(), opts: { returnTo?: string } = {}): Promise<LoginResult> {
   const gateway = new URL(gatewayUrl);
   const start = new URL('/auth/login', gateway);
   start.searchParams.set('returnTo', opts.returnTo ?? '/');

@@ -2,17 +2,7 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
-import {
-  Provider,
-  type Account,
-  type AdapterFactory,
-  type ClientAuthMethod,
-  type ClientMetadata,
-  type Configuration,
-  type JWK,
-  type JWKS,
-  type KoaContextWithOIDC,
-} from 'oidc-provider';
+import { Provider, type Account, type AdapterFactory, type ClientAuthMethod, type ClientMetadata, type Configuration, type JWK, type JWKS, type KoaContextWithOIDC } from 'oidc-provider';
 import { createIdpStorage } from './idp-storage.ts';
 import { ProgrammableTokenEndpoint } from './token-endpoint.ts';
 
@@ -139,7 +129,16 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
   // oidc-provider structuredClones static clients; in a test runner's VM context the clone's objects come from the host
   // realm, and its plain-object check then refuses their JWKS keys. Clients with keys are stored as registered clients.
   const withKeys = clients.filter((c) => c.jwks !== undefined);
-  const provider = new Provider(issuer, configure(options, clients.filter((c) => c.jwks === undefined), signingKey.jwk, disabledAccounts, storage));
+  const provider = new Provider(
+    issuer,
+    configure(
+      options,
+      clients.filter((c) => c.jwks === undefined),
+      signingKey.jwk,
+      disabledAccounts,
+      storage,
+    ),
+  );
   for (const registered of withKeys) await storage('Client').upsert(registered.client_id, { ...registered });
   provider.on('grant.success', (ctx) => countGrant(counts, ctx));
   const tokenDelayMs = options.tokenEndpointDelayMs;
@@ -301,9 +300,7 @@ function defaultClient(options: IdpOptions): ClientMetadata {
     token_endpoint_auth_method: options.tokenEndpointAuthMethod ?? 'client_secret_basic',
     ...(options.clientJwks ? { jwks: options.clientJwks } : {}),
     // oidc-provider puts `sid` in ID tokens (and logout tokens) only when the session is required.
-    ...(options.backchannelLogoutUri
-      ? { backchannel_logout_uri: options.backchannelLogoutUri, backchannel_logout_session_required: options.sidClaim ?? true }
-      : {}),
+    ...(options.backchannelLogoutUri ? { backchannel_logout_uri: options.backchannelLogoutUri, backchannel_logout_session_required: options.sidClaim ?? true } : {}),
   };
 }
 
@@ -336,9 +333,7 @@ async function autoInteraction(provider: Provider, idp: TestIdp, req: IncomingMe
   if (prompt.name !== 'consent') throw new Error(`unexpected prompt ${prompt.name}`);
   if (!session?.accountId) throw new Error('consent prompt without a logged-in account');
 
-  const grant = interaction.grantId
-    ? await provider.Grant.find(interaction.grantId)
-    : new provider.Grant({ accountId: session.accountId, clientId: String(params.client_id) });
+  const grant = interaction.grantId ? await provider.Grant.find(interaction.grantId) : new provider.Grant({ accountId: session.accountId, clientId: String(params.client_id) });
   if (!grant) throw new Error(`grant ${interaction.grantId} not found`);
 
   const missingScope = strings(prompt.details.missingOIDCScope);

@@ -23,8 +23,7 @@ export function parseExposition(text: string): Scrape {
     for (const pair of (match[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[pair[1] as string] = (pair[2] as string).replace(/\\(.)/g, '$1');
     all.push({ name: match[1] as string, labels, value: Number(match[3]) });
   }
-  const same = (a: Record<string, string>, b: Record<string, string>): boolean =>
-    Object.keys(a).length === Object.keys(b).length && Object.entries(b).every(([k, v]) => a[k] === v);
+  const same = (a: Record<string, string>, b: Record<string, string>): boolean => Object.keys(a).length === Object.keys(b).length && Object.entries(b).every(([k, v]) => a[k] === v);
   return {
     text,
     value: (name, labels = {}) => all.find((s) => s.name === name && same(s.labels, labels))?.value,

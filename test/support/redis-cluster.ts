@@ -107,13 +107,9 @@ export async function startRedisSentinel(name = 'bffmaster'): Promise<RedisSenti
     const config = join(dir, 'sentinel.conf');
     writeFileSync(
       config,
-      [
-        `sentinel monitor ${name} 127.0.0.1 ${master.port} 1`,
-        `sentinel down-after-milliseconds ${name} 1000`,
-        `sentinel failover-timeout ${name} 5000`,
-        `sentinel parallel-syncs ${name} 1`,
-        '',
-      ].join('\n'),
+      [`sentinel monitor ${name} 127.0.0.1 ${master.port} 1`, `sentinel down-after-milliseconds ${name} 1000`, `sentinel failover-timeout ${name} 5000`, `sentinel parallel-syncs ${name} 1`, ''].join(
+        '\n',
+      ),
     );
     const sentinel = await startRedis({ configFile: config, args: ['--sentinel'] });
     started.push(sentinel);

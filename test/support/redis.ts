@@ -35,8 +35,7 @@ const PICK_ATTEMPTS = 5;
 const ADDRESS_IN_USE = /Address already in use/;
 const KILL_GRACE_MS = 2_000;
 const OUTPUT_TAIL_CHARS = 4_000;
-const MISSING_BINARY_MESSAGE =
-  'redis-server not found: install it with `apt-get install -y redis-server` (the integration tests start their own redis-server on a free port)';
+const MISSING_BINARY_MESSAGE = 'redis-server not found: install it with `apt-get install -y redis-server` (the integration tests start their own redis-server on a free port)';
 
 /**
  * Starts a throw-away redis-server as a foreground child process on 127.0.0.1: no
@@ -62,7 +61,18 @@ async function startRedisOn(port: number, options: StartRedisOptions): Promise<R
     options.binary ?? 'redis-server',
     [
       ...(options.configFile ? [options.configFile] : []),
-      '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', tmpdir(),
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--daemonize',
+      'no',
+      '--dir',
+      tmpdir(),
       ...(typeof options.args === 'function' ? options.args(port) : (options.args ?? [])),
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },

@@ -80,19 +80,16 @@ export class ProgrammableTokenEndpoint {
   }
 
   private forward(req: IncomingMessage, body: Buffer, res: ServerResponse, strip: readonly string[]): void {
-    const upstream = httpRequest(
-      { host: '127.0.0.1', port: this.target().port, method: req.method, path: req.url, headers: { ...req.headers, 'content-length': String(body.length) } },
-      (answer) => {
-        const chunks: Buffer[] = [];
-        answer.on('data', (chunk: Buffer) => chunks.push(chunk));
-        answer.on('end', () => {
-          let payload = Buffer.concat(chunks);
-          if (strip.length > 0 && answer.statusCode === 200) payload = Buffer.from(JSON.stringify(without(JSON.parse(payload.toString('utf8')) as Record<string, unknown>, strip)));
-          res.writeHead(answer.statusCode ?? 502, { ...passable(answer.headers), 'content-length': String(payload.length) });
-          res.end(payload);
-        });
-      },
-    );
+    const upstream = httpRequest({ host: '127.0.0.1', port: this.target().port, method: req.method, path: req.url, headers: { ...req.headers, 'content-length': String(body.length) } }, (answer) => {
+      const chunks: Buffer[] = [];
+      answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+      answer.on('end', () => {
+        let payload = Buffer.concat(chunks);
+        if (strip.length > 0 && answer.statusCode === 200) payload = Buffer.from(JSON.stringify(without(JSON.parse(payload.toString('utf8')) as Record<string, unknown>, strip)));
+        res.writeHead(answer.statusCode ?? 502, { ...passable(answer.headers), 'content-length': String(payload.length) });
+        res.end(payload);
+      });
+    });
     upstream.on('error', () => res.socket?.destroy());
     upstream.end(body);
   }

@@ -138,10 +138,7 @@ describe('required variables', () => {
   });
 
   test('several problems are reported at once in one ConfigError', () => {
-    const error = configError(
-      without(baseEnv({ BFF_SAMESITE: 'none', BFF_SESSION_IDLE_TIMEOUT: 'abc' }), 'BFF_PUBLIC_URL', 'BFF_CLIENT_ID'),
-      cwd,
-    );
+    const error = configError(without(baseEnv({ BFF_SAMESITE: 'none', BFF_SESSION_IDLE_TIMEOUT: 'abc' }), 'BFF_PUBLIC_URL', 'BFF_CLIENT_ID'), cwd);
     const names = error.problems.map((p) => p.slice(0, p.indexOf(':')));
     expect(names).toEqual(expect.arrayContaining(['BFF_PUBLIC_URL', 'BFF_CLIENT_ID', 'BFF_SAMESITE', 'BFF_SESSION_IDLE_TIMEOUT']));
     expect(error.problems).toHaveLength(4);

@@ -60,7 +60,15 @@ describe('the access log line', () => {
     expect(res.headers.get('x-request-id')).toBe('trace-1');
     await res.text();
     const line = await settled('/api/orders/7');
-    expect(line).toMatchObject({ level: 30, msg: 'request completed', reqId: 'trace-1', req: { id: 'trace-1', method: 'GET', path: '/api/orders/7' }, res: { statusCode: 200 }, route: '/api/orders', session: false });
+    expect(line).toMatchObject({
+      level: 30,
+      msg: 'request completed',
+      reqId: 'trace-1',
+      req: { id: 'trace-1', method: 'GET', path: '/api/orders/7' },
+      res: { statusCode: 200 },
+      route: '/api/orders',
+      session: false,
+    });
     expect(line.responseTime).toEqual(expect.any(Number));
     expect(line).not.toHaveProperty('upstreamTime');
     expect(JSON.stringify(lines)).not.toContain('SECRET-CODE');

@@ -14,7 +14,7 @@ function sources(dir: string): string[] {
   });
 }
 
-describe('src/oidc owns the provider\'s errors', () => {
+describe("src/oidc owns the provider's errors", () => {
   test('no module outside src/oidc names an openid-client error class', () => {
     const offenders = sources(SRC)
       .filter((path) => !relative(SRC, path).startsWith('oidc/'))

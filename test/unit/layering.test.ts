@@ -90,12 +90,22 @@ describe('folder layering under src/', () => {
   test('the cycle finder finds a two-folder and a three-folder cycle, each once', () => {
     const graph = new Map([
       ['a', new Map([['b', '']])],
-      ['b', new Map([['a', ''], ['c', '']])],
+      [
+        'b',
+        new Map([
+          ['a', ''],
+          ['c', ''],
+        ]),
+      ],
       ['c', new Map([['d', '']])],
       ['d', new Map([['b', '']])],
       ['e', new Map([['a', '']])],
     ]);
-    expect(findCycles(graph).map((cycle) => cycle.join(' → ')).sort()).toEqual(['a → b → a', 'b → c → d → b']);
+    expect(
+      findCycles(graph)
+        .map((cycle) => cycle.join(' → '))
+        .sort(),
+    ).toEqual(['a → b → a', 'b → c → d → b']);
   });
 
   test('the import parser sees value imports and `import type`', () => {

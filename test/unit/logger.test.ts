@@ -52,7 +52,10 @@ describe('redaction, the second line of defence', () => {
 
 test('the access log child keeps header redaction (its own, shorter list)', () => {
   const { lines, stream } = capture();
-  accessLogger(createLogger('info', stream)).info({ req: { headers: { cookie: `bff=${SECRET}`, authorization: `Bearer ${SECRET}` } }, res: { headers: { 'set-cookie': SECRET } } }, 'request completed');
+  accessLogger(createLogger('info', stream)).info(
+    { req: { headers: { cookie: `bff=${SECRET}`, authorization: `Bearer ${SECRET}` } }, res: { headers: { 'set-cookie': SECRET } } },
+    'request completed',
+  );
   expect(lines[0]).toContain('[redacted]');
   expect(lines[0]).not.toContain(SECRET);
 });

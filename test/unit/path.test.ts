@@ -148,7 +148,11 @@ describe('RouteTable', () => {
     const short = route('/api/orders');
     const long = route('/api/orders/archive');
     const root = route('/api');
-    for (const routes of [[short, long, root], [root, long, short], [long, root, short]]) {
+    for (const routes of [
+      [short, long, root],
+      [root, long, short],
+      [long, root, short],
+    ]) {
       const table = new RouteTable(routes);
       expect(table.match('/api/orders/archive/7')?.route).toBe(long);
       expect(table.match('/api/orders/archive')?.route).toBe(long);

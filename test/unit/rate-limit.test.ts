@@ -86,7 +86,7 @@ describe('readAbuseLimits', () => {
     ]);
   });
 
-  test('a URL limit that Node\'s header limit would always pre-empt is refused', () => {
+  test("a URL limit that Node's header limit would always pre-empt is refused", () => {
     expect(read({ BFF_MAX_HEADER_SIZE: '8192', BFF_MAX_URL_LENGTH: '8192' }).problems).toEqual([expect.stringMatching(/^BFF_MAX_URL_LENGTH: must be smaller than BFF_MAX_HEADER_SIZE/)]);
   });
 });
@@ -126,7 +126,12 @@ describe('retryAfterSeconds', () => {
 
   test('waiting Retry-After is enough, and a second less would not have been (every refused state on a grid)', () => {
     let checked = 0;
-    for (const [limit, windowMs] of [[1, 1000], [3, 10_000], [30, 60_000], [100, 3_600_000]] as const) {
+    for (const [limit, windowMs] of [
+      [1, 1000],
+      [3, 10_000],
+      [30, 60_000],
+      [100, 3_600_000],
+    ] as const) {
       for (let previous = 0; previous <= limit * 3; previous += Math.max(1, Math.floor(limit / 3))) {
         for (let current = 1; current <= limit * 3; current += Math.max(1, Math.floor(limit / 3))) {
           for (const elapsed of [0, 0.1, 0.5, 0.9, 0.999]) {

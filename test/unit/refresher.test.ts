@@ -55,8 +55,7 @@ function world(options: { backoffMs?: number; stored?: UserSession } = {}) {
   const sid = newSessionId();
   const loaded = options.stored ?? user();
   sessions.put(sid, { cookie: { originalMaxAge: HOUR }, user: loaded } as SessionData);
-  const instance = (): TokenRefresher =>
-    new TokenRefresher({ grant, sessions, ender, locks, skewMs: SKEW_MS, logger, ...(options.backoffMs === undefined ? {} : { backoffMs: options.backoffMs }) });
+  const instance = (): TokenRefresher => new TokenRefresher({ grant, sessions, ender, locks, skewMs: SKEW_MS, logger, ...(options.backoffMs === undefined ? {} : { backoffMs: options.backoffMs }) });
   return { locks, sessions, ender, grant, logs, sid, storeId: storeIdOf(sid), loaded, instance };
 }
 

@@ -108,9 +108,7 @@ describe('redis-server child process', () => {
   });
 
   it('says how to install redis-server when it is missing', async () => {
-    await expect(startRedis({ binary: '/nonexistent/redis-server' })).rejects.toThrow(
-      'install it with `apt-get install -y redis-server`',
-    );
+    await expect(startRedis({ binary: '/nonexistent/redis-server' })).rejects.toThrow('install it with `apt-get install -y redis-server`');
   });
 
   it('global setup shares one for the run', async () => {
@@ -182,11 +180,10 @@ describe('test IdP', () => {
     expect(idp.counts).toEqual({ authorizationCode: 1, refreshToken: 1, clientCredentials: 1, par: 1, revocation: 1 });
     expect(await idp.introspect(tokens.refresh_token ?? '')).toEqual({ active: false });
 
-    const logout = await followRedirects(
-      jar,
-      client.buildEndSessionUrl(config, { id_token_hint: tokens.id_token ?? '', post_logout_redirect_uri: postLogoutUri }).href,
-      { initiator: 'http://127.0.0.1:1', stopAt: (url) => url.href.startsWith(postLogoutUri) },
-    );
+    const logout = await followRedirects(jar, client.buildEndSessionUrl(config, { id_token_hint: tokens.id_token ?? '', post_logout_redirect_uri: postLogoutUri }).href, {
+      initiator: 'http://127.0.0.1:1',
+      stopAt: (url) => url.href.startsWith(postLogoutUri),
+    });
     expect(logout.location).toBe(postLogoutUri);
     expect(echo.requests.at(-1)).toMatchObject({ method: 'POST', url: '/backchannel-logout' });
   });
