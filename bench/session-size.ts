@@ -1,6 +1,6 @@
 /**
  * Bytes per session in Redis, measured on what the gateway's own code writes:
- * the store factory the gateway uses (EncryptedStore over connect-redis) and
+ * the store factory the gateway uses (SessionRepository over connect-redis) and
  * its sid/sub index, fed with session data of realistic size. Logging 1,000
  * users in through the test IdP would be slow, and its opaque 43-character
  * access tokens are far smaller than the RS256 JWTs real providers issue.
@@ -78,7 +78,7 @@ export async function measureSessionSize(redisUrl: string, count: number): Promi
         path: '/',
         sameSite: 'strict',
       };
-      await new Promise<void>((resolve, reject) => stores.sessions.set(sid, { cookie, user } as unknown as SessionData, (err) => (err ? reject(err) : resolve())));
+      await stores.sessions.save(sid, { cookie, user } as unknown as SessionData);
       // What the login callback adds, so that back-channel logout finds the session.
       await index.add(storeId, { issuer: ISSUER, sub: user.sub, ...(user.idpSid ? { sid: user.idpSid } : {}) }, user.absoluteExpiresAt - Date.now());
     }

@@ -2,14 +2,14 @@ import express, { Router, type Response } from 'express';
 import type { Logger } from 'pino';
 import { IdpUnavailableError } from '../oidc/errors.ts';
 import { LogoutTokenError, type LogoutTokenValidator } from '../oidc/logout-token.ts';
-import type { EncryptedStore } from '../session/encrypted-store.ts';
+import type { SessionRepository } from '../session/repository.ts';
 import type { SessionIndex } from '../session/session-index.ts';
 import { endIdpSessions } from './end-idp-sessions.ts';
 
 export interface BackchannelDeps {
   validator: LogoutTokenValidator;
   index: SessionIndex;
-  sessions: EncryptedStore;
+  sessions: SessionRepository;
   logger: Logger;
   onLogout?(sessionsEnded: number): void;
 }

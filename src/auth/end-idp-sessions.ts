@@ -1,9 +1,9 @@
-import type { EncryptedStore } from '../session/encrypted-store.ts';
+import type { SessionRepository } from '../session/repository.ts';
 import type { SessionIndex } from '../session/session-index.ts';
 
 export interface IdpSessionStores {
   index: SessionIndex;
-  sessions: EncryptedStore;
+  sessions: SessionRepository;
 }
 
 /** What an IdP-initiated logout names: one IdP session (`sid`), or every session of a user (`sub`). */
@@ -25,7 +25,7 @@ export interface IdpLogoutTarget {
  */
 export async function endIdpSessions(stores: IdpSessionStores, issuer: string, target: IdpLogoutTarget): Promise<number> {
   const storeIds = await stores.index.find(issuer, target);
-  const ended = await Promise.all(storeIds.map((id) => stores.sessions.destroyStoreId(id)));
+  const ended = await Promise.all(storeIds.map((id) => stores.sessions.destroy(id)));
   const { sid, sub } = target;
   if (sid && sub) await Promise.all(storeIds.map((id) => stores.index.remove(id, { issuer, sub, sid })));
   await stores.index.forget(issuer, target);

@@ -3,6 +3,7 @@ import type { GatewayConfig } from '../config/types.ts';
 import type { LoginChecks } from '../oidc/client.ts';
 import type { SessionCipher } from '../session/crypto.ts';
 import { newSessionId, splitSessionId } from '../session/ids.ts';
+import { loginTransactionKey } from '../session/keys.ts';
 import type { KeyValueStore } from '../store/kv.ts';
 import { readCookie, transactionCookieAttributes } from '../http/cookies.ts';
 
@@ -40,7 +41,7 @@ export class LoginTransactions {
     const previous = this.storeKeyOf(readCookie(req, this.config.txCookieName));
     const id = newSessionId();
     const { storeId, sessionKey } = splitSessionId(id) as { storeId: string; sessionKey: Buffer };
-    const key = `tx:${storeId}`;
+    const key = loginTransactionKey(storeId);
     await Promise.all([this.kv.set(key, this.cipher.encrypt(JSON.stringify(tx), sessionKey, key), LOGIN_TRANSACTION_TTL_MS), ...(previous ? [this.kv.delete(previous)] : [])]);
     res.cookie(this.config.txCookieName, id, { ...transactionCookieAttributes(this.config), maxAge: LOGIN_TRANSACTION_TTL_MS });
   }
@@ -56,7 +57,7 @@ export class LoginTransactions {
     if (id !== undefined) res.clearCookie(this.config.txCookieName, transactionCookieAttributes(this.config));
     const parts = id === undefined ? undefined : splitSessionId(id);
     if (!parts) return { found: false, reason: id === undefined ? 'no_cookie' : 'unknown' };
-    const key = `tx:${parts.storeId}`;
+    const key = loginTransactionKey(parts.storeId);
     const stored = await this.kv.take(key);
     const plaintext = stored === undefined ? undefined : this.cipher.decrypt(stored, parts.sessionKey, key);
     if (plaintext === undefined) return { found: false, reason: 'unknown' };
@@ -66,6 +67,6 @@ export class LoginTransactions {
   /** The store key of the transaction a cookie value names; undefined for a malformed value. */
   private storeKeyOf(cookieValue: string | undefined): string | undefined {
     const parts = cookieValue === undefined ? undefined : splitSessionId(cookieValue);
-    return parts ? `tx:${parts.storeId}` : undefined;
+    return parts ? loginTransactionKey(parts.storeId) : undefined;
   }
 }

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { RedisClient, RedisSubscriber } from '../store/redis-client.ts';
+import { SESSION_INVALIDATION_CHANNEL as CHANNEL } from './keys.ts';
 
-const CHANNEL = 'bff:session-invalidate';
 /** Sent to every subscriber when its own view may have missed messages: drop everything. */
 export const INVALIDATE_ALL = '*';
 

@@ -1,7 +1,8 @@
 import session from 'express-session';
 import type { RequestHandler } from 'express';
 import type { GatewayConfig } from '../config/types.ts';
-import type { EncryptedStore } from './encrypted-store.ts';
+import { ExpressSessionStore } from './express-store.ts';
+import type { SessionRepository } from './repository.ts';
 import { newSessionId } from './ids.ts';
 import { sessionCookieAttributes } from '../http/cookies.ts';
 
@@ -10,11 +11,11 @@ import { sessionCookieAttributes } from '../http/cookies.ts';
  * signed opaque id, nothing written for anonymous visitors, no write when
  * nothing changed (the store's touch slides the idle timeout instead).
  */
-export function sessionMiddleware(config: GatewayConfig, store: EncryptedStore): RequestHandler {
+export function sessionMiddleware(config: GatewayConfig, sessions: SessionRepository): RequestHandler {
   return session({
     name: config.cookieName,
     secret: [...config.sessionSecrets],
-    store,
+    store: new ExpressSessionStore(sessions),
     genid: newSessionId,
     resave: false,
     saveUninitialized: false,

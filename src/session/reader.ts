@@ -1,11 +1,11 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { unsign } from 'cookie-signature';
 import type { SessionData } from 'express-session';
 import type { GatewayConfig } from '../config/types.ts';
 import { readCookie } from '../http/cookies.ts';
-import type { EncryptedStore } from './encrypted-store.ts';
 import { splitSessionId } from './ids.ts';
 import { INVALIDATE_ALL, type InvalidationBus } from './invalidation.ts';
+import type { SessionRepository } from './repository.ts';
 import { SessionCache } from './session-cache.ts';
 
 /** How often, at most, one instance slides a session's idle timeout from the proxy path. */
@@ -32,17 +32,17 @@ export interface LoadedSession {
 export class SessionReader {
   private readonly cookieName: string;
   private readonly secrets: readonly string[];
-  private readonly store: EncryptedStore;
+  private readonly sessions: SessionRepository;
   private readonly lastTouch = new Map<string, number>();
   /** A tenth of the idle timeout (at most a minute), so throttling never lets an active session idle out. */
   private readonly touchIntervalMs: number;
   private readonly cache: SessionCache;
   private readonly invalidation: InvalidationBus;
 
-  constructor(config: GatewayConfig, store: EncryptedStore, invalidation: InvalidationBus) {
+  constructor(config: GatewayConfig, sessions: SessionRepository, invalidation: InvalidationBus) {
     this.cookieName = config.cookieName;
     this.secrets = config.sessionSecrets;
-    this.store = store;
+    this.sessions = sessions;
     this.touchIntervalMs = Math.min(MAX_TOUCH_INTERVAL_MS, (config.sessionIdleTimeoutSec * 1000) / 10);
     // Never longer than a quarter of the idle timeout: an idle expiry in the store sends no invalidation.
     this.cache = new SessionCache(Math.min(MAX_CACHE_TTL_MS, (config.sessionIdleTimeoutSec * 1000) / 4));
@@ -63,7 +63,7 @@ export class SessionReader {
     const sid = this.unsign(cookie);
     const parts = sid === undefined ? undefined : splitSessionId(sid);
     if (sid === undefined || !parts) return undefined;
-    const data = await new Promise<SessionData | null | undefined>((resolve, reject) => this.store.get(sid, (err, session) => (err ? reject(err) : resolve(session))));
+    const data = await this.sessions.load(sid);
     if (!data) return undefined;
     if (cacheable) this.cache.set(cookie, sid, parts.storeId, data, startedAt, Date.now());
     return { sid, data };
@@ -84,20 +84,21 @@ export class SessionReader {
     if (this.lastTouch.size >= MAX_TRACKED_TOUCHES) this.lastTouch.clear();
     this.lastTouch.set(storeId, now);
     // A failed touch only shortens the idle window; the read that needed the session already succeeded.
-    this.store.touch(sid, data, () => undefined);
+    this.sessions.touch(sid, data).catch(() => undefined);
   }
 
-  /** express-session's cookie format: `s:<sid>.<base64 HMAC-SHA256 without padding>`, any configured secret. */
+  /**
+   * express-session's cookie format (`s:` + cookie-signature), verified by the
+   * very library express-session uses, so that the proxy path can never accept
+   * a cookie that `/auth` would refuse or the reverse: any configured secret
+   * verifies, the first one signs.
+   */
   private unsign(cookie: string): string | undefined {
     if (!cookie.startsWith('s:')) return undefined;
     const signed = cookie.slice(2);
-    const dot = signed.lastIndexOf('.');
-    if (dot < 0) return undefined;
-    const value = signed.slice(0, dot);
-    const given = Buffer.from(signed.slice(dot + 1));
     for (const secret of this.secrets) {
-      const expected = Buffer.from(createHmac('sha256', secret).update(value).digest('base64').replace(/=+$/, ''));
-      if (expected.length === given.length && timingSafeEqual(expected, given)) return value;
+      const value = unsign(signed, secret);
+      if (value !== false) return value;
     }
     return undefined;
   }

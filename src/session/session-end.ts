@@ -1,4 +1,4 @@
-import type { EncryptedStore } from './encrypted-store.ts';
+import type { SessionRepository } from './repository.ts';
 import type { SessionIndex, SessionOwner } from './session-index.ts';
 
 /**
@@ -8,17 +8,17 @@ import type { SessionIndex, SessionOwner } from './session-index.ts';
  * sid or sub neither finds it nor counts it.
  */
 export class SessionEnder {
-  private readonly sessions: EncryptedStore;
+  private readonly sessions: SessionRepository;
   private readonly index: SessionIndex;
 
-  constructor(sessions: EncryptedStore, index: SessionIndex) {
+  constructor(sessions: SessionRepository, index: SessionIndex) {
     this.sessions = sessions;
     this.index = index;
   }
 
   /** True when the session still existed (and has now ended). */
   async end(storeId: string, owner: SessionOwner): Promise<boolean> {
-    const ended = await this.sessions.destroyStoreId(storeId);
+    const ended = await this.sessions.destroy(storeId);
     await this.index.remove(storeId, owner);
     return ended;
   }

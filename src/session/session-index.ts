@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import { forSession } from '../store/errors.ts';
 import type { KeyValueStore } from '../store/kv.ts';
+import { sessionIndexKey as keyFor } from './keys.ts';
 
 export interface SessionOwner {
   /** The IdP's issuer: a sub or sid is only unique per issuer. */
@@ -9,9 +9,6 @@ export interface SessionOwner {
   /** The IdP's session id (`sid` claim), when it sends one. */
   sid?: string;
 }
-
-/** Hashed so that the index keys carry no user identifier in clear. */
-const keyFor = (kind: 'sub' | 'sid', issuer: string, value: string): string => `idx:${kind}:${createHash('sha256').update(`${issuer}\n${value}`).digest('base64url')}`;
 
 /**
  * Finds sessions by the IdP's `sid` or `sub`, on every instance (the index

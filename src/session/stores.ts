@@ -4,16 +4,15 @@ import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config/types.ts';
 import { SessionCipher } from './crypto.ts';
 import { DeadlineStore } from './deadline-store.ts';
-import { EncryptedStore } from './encrypted-store.ts';
 import { LocalInvalidationBus, RedisInvalidationBus, type InvalidationBus } from './invalidation.ts';
 import { MemoryKeyValueStore, RedisKeyValueStore, type KeyValueStore } from '../store/kv.ts';
 import { createRedisConnection } from '../store/redis-client.ts';
+import { REDIS_NAMESPACE, SESSION_RECORD_PREFIX } from './keys.ts';
 import { RedisSessionRecords, StoreSessionRecords } from './records.ts';
-
-const SESSION_PREFIX = 'bff:sess:';
+import { SessionRepository } from './repository.ts';
 
 export interface Stores {
-  sessions: EncryptedStore;
+  sessions: SessionRepository;
   /** Also encrypts login transactions. */
   cipher: SessionCipher;
   kv: KeyValueStore;
@@ -35,9 +34,9 @@ export function createStores(config: GatewayConfig, logger: Logger): Stores {
   if (config.redis) {
     const connection = createRedisConnection(config.redis, logger);
     const { client } = connection;
-    const kv = new RedisKeyValueStore(client);
-    const records = new RedisSessionRecords(client, SESSION_PREFIX, (key) => kv.redisKey(key));
-    const sessions = new EncryptedStore(new DeadlineStore(new RedisStore({ client: connection.native, prefix: SESSION_PREFIX })), cipher, timeouts, records);
+    const kv = new RedisKeyValueStore(client, REDIS_NAMESPACE);
+    const records = new RedisSessionRecords(client, SESSION_RECORD_PREFIX, (key) => kv.redisKey(key));
+    const sessions = new SessionRepository(new DeadlineStore(new RedisStore({ client: connection.native, prefix: SESSION_RECORD_PREFIX })), cipher, timeouts, records);
     const invalidation = new RedisInvalidationBus(client, connection.subscriber(), logger);
     sessions.onChange((storeId) => invalidation.publish(storeId));
     return {
@@ -60,7 +59,7 @@ export function createStores(config: GatewayConfig, logger: Logger): Stores {
   const pruner = setInterval(() => memory.all(() => undefined), 60_000);
   pruner.unref();
   const kv = new MemoryKeyValueStore();
-  const sessions = new EncryptedStore(memory, cipher, timeouts, new StoreSessionRecords(memory, kv));
+  const sessions = new SessionRepository(memory, cipher, timeouts, new StoreSessionRecords(memory, kv));
   const invalidation = new LocalInvalidationBus();
   sessions.onChange((storeId) => invalidation.publish(storeId));
   return {

@@ -43,7 +43,8 @@ const ADD_TO_SET = "redis.call('SADD', KEYS[1], ARGV[1]) if redis.call('PTTL', K
 export class RedisKeyValueStore implements KeyValueStore {
   private readonly client: RedisClient;
   private readonly prefix: string;
-  constructor(client: RedisClient, prefix = 'bff:') {
+  /** `prefix` namespaces every key; the gateway's is session/keys.ts's REDIS_NAMESPACE, which also names the session records. */
+  constructor(client: RedisClient, prefix: string) {
     this.client = client;
     this.prefix = prefix;
   }

@@ -7,7 +7,7 @@ import type { SessionOwner } from '../session/session-index.ts';
  * Exactly what TokenRefresher needs from the rest of the gateway, so that its
  * lock and rotation logic can be specified against in-memory fakes
  * (test/unit/refresher.test.ts) without Redis or an IdP. The real classes
- * satisfy these structurally: OidcClient, EncryptedStore, KeyValueStore and
+ * satisfy these structurally: OidcClient, SessionRepository, KeyValueStore and
  * SessionEnder are passed as they are (src/gateway.ts).
  */
 
@@ -21,7 +21,7 @@ export interface RefreshGrant {
 /** The session records, by the session id the cookie carries (store id + session key). */
 export interface FencedSessions {
   /** Undefined when the session does not exist (or has ended). */
-  read(sid: string): Promise<SessionData | undefined>;
+  load(sid: string): Promise<SessionData | undefined>;
   /** Writes only while the session exists (never recreates one) and while `fence` still owns its lock. */
   replace(sid: string, data: SessionData, fence: LockFence): Promise<ReplaceResult>;
 }

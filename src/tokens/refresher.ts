@@ -2,7 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { SessionData } from 'express-session';
 import type { Logger } from 'pino';
 import { IdpInvalidResponseError, isIdpError, type IdpError } from '../oidc/errors.ts';
-import { refreshLockKey } from '../session/encrypted-store.ts';
+import { refreshBackoffKey as backoffKey, refreshLockKey } from '../session/keys.ts';
 import { splitSessionId } from '../session/ids.ts';
 import { forSession } from '../store/errors.ts';
 import type { UserSession } from '../session/types.ts';
@@ -58,9 +58,6 @@ export interface TokenRefresherDeps {
   backoffMs?: number;
 }
 
-/** The store key that marks a session whose refresh failed moments ago; shares the session's Redis Cluster slot. */
-const backoffKey = (storeId: string): string => `refresh-backoff:{${storeId}}`;
-
 /**
  * Keeps a session's access token fresh, refreshing it at most once however
  * many requests ask at the same time: requests on this instance share one
@@ -115,7 +112,7 @@ export class TokenRefresher {
         if (Date.now() > giveUpAt) return { kind: 'unavailable', retryAfterSec: Math.ceil(this.backoffMs / 1000) };
         await delay(POLL_MS);
       }
-      const current = await this.deps.sessions.read(sid);
+      const current = await this.deps.sessions.load(sid);
       if (!current?.user) return { kind: 'gone' };
       if (!needsRefresh(current.user, Date.now(), this.deps.skewMs)) {
         this.deps.stats?.onShared?.();
@@ -127,7 +124,7 @@ export class TokenRefresher {
   private async refreshHoldingLock(sid: string, storeId: string, fence: { key: string; token: string }): Promise<Freshness> {
     const { sessions, grant, locks, logger, stats } = this.deps;
     // Read again under the lock: the tokens may have been refreshed since this request loaded them.
-    const current: SessionData | undefined = await sessions.read(sid);
+    const current: SessionData | undefined = await sessions.load(sid);
     const user = current?.user;
     if (!current || !user) return { kind: 'gone' };
     if (!needsRefresh(user, Date.now(), this.deps.skewMs)) {

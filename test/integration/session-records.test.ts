@@ -3,7 +3,8 @@ import session from 'express-session';
 import { RedisStore } from 'connect-redis';
 import { pino } from 'pino';
 import { SessionCipher } from '../../src/session/crypto.ts';
-import { EncryptedStore, refreshLockKey } from '../../src/session/encrypted-store.ts';
+import { SessionRepository } from '../../src/session/repository.ts';
+import { refreshLockKey } from '../../src/session/keys.ts';
 import { newSessionId, splitSessionId } from '../../src/session/ids.ts';
 import { MemoryKeyValueStore, RedisKeyValueStore, type KeyValueStore } from '../../src/store/kv.ts';
 import { RedisSessionRecords, StoreSessionRecords } from '../../src/session/records.ts';
@@ -32,13 +33,13 @@ afterAll(async () => {
   await client?.close();
 });
 
-const variants: Array<[string, () => { store: EncryptedStore; kv: KeyValueStore }]> = [
+const variants: Array<[string, () => { store: SessionRepository; kv: KeyValueStore }]> = [
   [
     'redis',
     () => {
       const kv = new RedisKeyValueStore(client, 'bff-records-test:');
       const prefix = 'bff-records-test:sess:';
-      return { store: new EncryptedStore(new RedisStore({ client, prefix }), cipher, timeouts, new RedisSessionRecords(client, prefix, (k) => kv.redisKey(k))), kv };
+      return { store: new SessionRepository(new RedisStore({ client, prefix }), cipher, timeouts, new RedisSessionRecords(client, prefix, (k) => kv.redisKey(k))), kv };
     },
   ],
   [
@@ -46,13 +47,13 @@ const variants: Array<[string, () => { store: EncryptedStore; kv: KeyValueStore 
     () => {
       const inner = new session.MemoryStore();
       const kv = new MemoryKeyValueStore();
-      return { store: new EncryptedStore(inner, cipher, timeouts, new StoreSessionRecords(inner, kv)), kv };
+      return { store: new SessionRepository(inner, cipher, timeouts, new StoreSessionRecords(inner, kv)), kv };
     },
   ],
 ];
 
 describe.each(variants)('session replace (%s)', (_name, make) => {
-  const write = (store: EncryptedStore, sid: string, token: string) => new Promise<void>((resolve, reject) => store.set(sid, { cookie, user: user(token) }, (err) => (err ? reject(err) : resolve())));
+  const write = (store: SessionRepository, sid: string, token: string) => store.save(sid, { cookie, user: user(token) });
 
   test('replaces an existing session while the writer holds the lock', async () => {
     const { store, kv } = make();
@@ -61,7 +62,7 @@ describe.each(variants)('session replace (%s)', (_name, make) => {
     const lock = refreshLockKey(splitSessionId(sid)?.storeId as string);
     const token = (await kv.acquireLock(lock, 5000)) as string;
     expect(await store.replace(sid, { cookie, user: user('new') }, { key: lock, token })).toBe('ok');
-    expect((await store.read(sid))?.user?.accessToken).toBe('new');
+    expect((await store.load(sid))?.user?.accessToken).toBe('new');
     await kv.releaseLock(lock, token);
   });
 
@@ -69,9 +70,9 @@ describe.each(variants)('session replace (%s)', (_name, make) => {
     const { store } = make();
     const sid = newSessionId();
     await write(store, sid, 'old');
-    await new Promise<void>((resolve) => store.destroy(sid, () => resolve()));
+    await store.destroy(splitSessionId(sid)?.storeId as string);
     expect(await store.replace(sid, { cookie, user: user('new') })).toBe('gone');
-    expect(await store.read(sid)).toBeUndefined();
+    expect(await store.load(sid)).toBeUndefined();
   });
 
   test('does not write when the lock has passed to someone else', async () => {
@@ -81,7 +82,7 @@ describe.each(variants)('session replace (%s)', (_name, make) => {
     const lock = refreshLockKey(splitSessionId(sid)?.storeId as string);
     const theirs = (await kv.acquireLock(lock, 5000)) as string;
     expect(await store.replace(sid, { cookie, user: user('older') }, { key: lock, token: 'expired-holder' })).toBe('lost-lock');
-    expect((await store.read(sid))?.user?.accessToken).toBe('newer');
+    expect((await store.load(sid))?.user?.accessToken).toBe('newer');
     await kv.releaseLock(lock, theirs);
   });
 });

@@ -73,7 +73,7 @@ export class FakeSessions implements FencedSessions {
     this.locks = locks;
   }
 
-  async read(sid: string): Promise<SessionData | undefined> {
+  async load(sid: string): Promise<SessionData | undefined> {
     const data = this.records.get(storeIdOf(sid));
     return data && structuredClone(data);
   }

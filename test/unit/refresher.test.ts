@@ -3,7 +3,7 @@ import type { SessionData } from 'express-session';
 import { pino } from 'pino';
 import { IdpInvalidResponseError, IdpRefusedError, IdpUnavailableError } from '../../src/oidc/errors.ts';
 import type { TokenSet } from '../../src/oidc/token-set.ts';
-import { refreshLockKey } from '../../src/session/encrypted-store.ts';
+import { refreshLockKey } from '../../src/session/keys.ts';
 import { newSessionId } from '../../src/session/ids.ts';
 import type { UserSession } from '../../src/session/types.ts';
 import { TokenRefresher } from '../../src/tokens/refresher.ts';

@@ -3,7 +3,9 @@ import session from 'express-session';
 import type { SessionData } from 'express-session';
 import { randomBytes } from 'node:crypto';
 import { SessionCipher } from '../../src/session/crypto.ts';
-import { EncryptedStore, innerIdOf } from '../../src/session/encrypted-store.ts';
+import { ExpressSessionStore } from '../../src/session/express-store.ts';
+import { SessionRepository } from '../../src/session/repository.ts';
+import { sessionRecordId as innerIdOf } from '../../src/session/keys.ts';
 import { newSessionId, splitSessionId } from '../../src/session/ids.ts';
 import type { UserSession } from '../../src/session/types.ts';
 
@@ -199,12 +201,12 @@ function innerAll(inner: MemoryStore): Promise<Record<string, SessionData>> {
   return new Promise((resolve, reject) => inner.all((err, all) => (err ? reject(err) : resolve(all ?? {}))));
 }
 
-describe('EncryptedStore over a MemoryStore', () => {
+describe('encrypted sessions over a MemoryStore (express-session adapter over the repository)', () => {
   const IDLE_SEC = 1800;
   const ABSOLUTE_SEC = 43200;
   let clock: number;
   let inner: MemoryStore;
-  let store: EncryptedStore;
+  let store: ExpressSessionStore;
 
   function user(overrides: Partial<UserSession> = {}): UserSession {
     return {
@@ -248,7 +250,7 @@ describe('EncryptedStore over a MemoryStore', () => {
     // The fake clock starts at real time: the MemoryStore itself expires records on the real clock.
     clock = Date.now();
     inner = new session.MemoryStore();
-    store = new EncryptedStore(inner, new SessionCipher([SECRET_A]), { idleTimeoutSec: IDLE_SEC, absoluteTimeoutSec: ABSOLUTE_SEC, now: () => clock });
+    store = new ExpressSessionStore(new SessionRepository(inner, new SessionCipher([SECRET_A]), { idleTimeoutSec: IDLE_SEC, absoluteTimeoutSec: ABSOLUTE_SEC, now: () => clock }));
   });
 
   test('set then get returns the data', async () => {
@@ -304,10 +306,10 @@ describe('EncryptedStore over a MemoryStore', () => {
   test('a session written under a retired secret is readable after rotation', async () => {
     const sid = newSessionId();
     await set(sid, data(user()));
-    const rotated = new EncryptedStore(inner, new SessionCipher([SECRET_B, SECRET_A]), { idleTimeoutSec: IDLE_SEC, absoluteTimeoutSec: ABSOLUTE_SEC, now: () => clock });
+    const rotated = new ExpressSessionStore(new SessionRepository(inner, new SessionCipher([SECRET_B, SECRET_A]), { idleTimeoutSec: IDLE_SEC, absoluteTimeoutSec: ABSOLUTE_SEC, now: () => clock }));
     const loaded = await new Promise<SessionData | null | undefined>((resolve) => rotated.get(sid, (_err, d) => resolve(d)));
     expect(loaded?.user?.accessToken).toBe(ACCESS_TOKEN);
-    const dropped = new EncryptedStore(inner, new SessionCipher([SECRET_B]), { idleTimeoutSec: IDLE_SEC, absoluteTimeoutSec: ABSOLUTE_SEC, now: () => clock });
+    const dropped = new ExpressSessionStore(new SessionRepository(inner, new SessionCipher([SECRET_B]), { idleTimeoutSec: IDLE_SEC, absoluteTimeoutSec: ABSOLUTE_SEC, now: () => clock }));
     const none = await new Promise<SessionData | null | undefined>((resolve) => dropped.get(sid, (_err, d) => resolve(d)));
     expect(none).toBeNull();
   });
