@@ -14,7 +14,7 @@ import type { SessionData } from 'express-session';
 import { createClient } from '@redis/client';
 import { loadConfig } from '../src/config/load.ts';
 import { createLogger } from '../src/ops/logger.ts';
-import { newSessionId, splitSessionId } from '../src/session/ids.ts';
+import { newHandle, parseHandle } from '../src/session/handles.ts';
 import { SessionIndex } from '../src/session/session-index.ts';
 import { createStores } from '../src/session/stores.ts';
 import type { UserSession } from '../src/session/types.ts';
@@ -63,8 +63,8 @@ export async function measureSessionSize(redisUrl: string, count: number): Promi
     await waitForStore(() => stores.kv.ping());
     const index = new SessionIndex(stores.kv);
     for (let i = 0; i < count; i++) {
-      const sid = newSessionId();
-      const storeId = splitSessionId(sid)?.storeId as string;
+      const sid = newHandle();
+      const storeId = parseHandle(sid)?.storeId as string;
       const user = realisticUser(config.sessionAbsoluteTimeoutSec);
       lengths.access.push(user.accessToken.length);
       lengths.id.push(user.idToken?.length ?? 0);
@@ -206,7 +206,7 @@ function realisticUser(absoluteTimeoutSec: number): UserSession {
     scope,
     createdAt: now,
     absoluteExpiresAt: now + absoluteTimeoutSec * 1000,
-    logoutSid: randomBytes(16).toString('base64url'),
+    logoutNonce: randomBytes(16).toString('base64url'),
     idpSid,
   };
 }

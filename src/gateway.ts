@@ -114,7 +114,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   // `Expect: 100-continue` takes the same path as every request (its checks, then `100 Continue`), not Node's automatic answer.
   server.on('checkContinue', (req, res) => server.emit('request', req, res));
   guardConnections(server, config.connectionLimits, logger);
-  const sessionSockets = new SessionWebSockets({ invalidation: stores.invalidation, liveUntil: (sid) => stores.sessions.liveUntil(sid), logger });
+  const sessionSockets = new SessionWebSockets({ invalidation: stores.invalidation, liveUntil: (handle) => stores.sessions.liveUntil(handle), logger });
   server.on('upgrade', webSocketUpgrade({ config, routes, credentials, logger, onOpen: (socket) => shutdown.track(socket), sessionSockets, ...(spaDev ? { fallback: spaDev.upgrade } : {}) }));
   const adminServer = createAdminServer({ pingStore: () => stores.kv.ping(), idpReady: () => oidc.ready, draining: () => shutdown.draining }, metrics.registry);
   await listen(server, config.port, options.host);

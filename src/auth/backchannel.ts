@@ -44,7 +44,7 @@ export function backchannelLogoutRouter(deps: BackchannelDeps): Router {
       throw err;
     }
     deps.onLogout?.(ended);
-    deps.logger.info({ event: 'backchannel_logout', sessions: ended, by: target.sid ? 'sid' : 'sub' }, 'back-channel logout');
+    deps.logger.info({ event: 'backchannel_logout', sessions: ended, by: target.idpSid ? 'sid' : 'sub' }, 'back-channel logout');
     res.status(200).end();
   });
   return router;

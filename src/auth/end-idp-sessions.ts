@@ -8,7 +8,7 @@ export interface IdpSessionStores {
 
 /** What an IdP-initiated logout names: one IdP session (`sid`), or every session of a user (`sub`). */
 export interface IdpLogoutTarget {
-  sid?: string;
+  idpSid?: string;
   sub?: string;
 }
 
@@ -26,8 +26,8 @@ export interface IdpLogoutTarget {
 export async function endIdpSessions(stores: IdpSessionStores, issuer: string, target: IdpLogoutTarget): Promise<number> {
   const storeIds = await stores.index.find(issuer, target);
   const ended = await Promise.all(storeIds.map((id) => stores.sessions.destroy(id)));
-  const { sid, sub } = target;
-  if (sid && sub) await Promise.all(storeIds.map((id) => stores.index.remove(id, { issuer, sub, sid })));
+  const { idpSid, sub } = target;
+  if (idpSid && sub) await Promise.all(storeIds.map((id) => stores.index.remove(id, { issuer, sub, idpSid })));
   await stores.index.forget(issuer, target);
   return ended.filter(Boolean).length;
 }

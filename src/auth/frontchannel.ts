@@ -43,7 +43,7 @@ export function frontchannelLogoutRouter(deps: FrontchannelDeps): Router {
     }
     // Exact comparison, as the specification requires: the index is keyed by this very string.
     if (iss !== issuer) return refuse(res, 'iss_mismatch');
-    const ended = await endIdpSessions(deps, issuer, { sid });
+    const ended = await endIdpSessions(deps, issuer, { idpSid: sid });
     deps.onLogout?.(ended);
     // Neither sid nor sub: a log line must not hand anyone the value that ends a session.
     deps.logger.info({ event: 'frontchannel_logout', sessions: ended }, 'front-channel logout');

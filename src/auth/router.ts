@@ -9,7 +9,7 @@ import { safeReturnTo } from '../http/return-to.ts';
 import { describe, type OidcClient } from '../oidc/client.ts';
 import { IdpRefusedError, IdpUnavailableError, isClientRefusal, isNetworkError } from '../oidc/errors.ts';
 import { destroySession, regenerateSession, saveSession } from '../session/session-ops.ts';
-import { splitSessionId } from '../session/ids.ts';
+import { parseHandle } from '../session/handles.ts';
 import type { SessionIndex, SessionOwner } from '../session/session-index.ts';
 import type { UserSession } from '../session/types.ts';
 import { sendLoginFailure, type LoginFailure } from './error-page.ts';
@@ -102,14 +102,14 @@ export function authRouter(deps: AuthRouterDeps): Router {
       ...result.tokens,
       createdAt: now,
       absoluteExpiresAt: absoluteDeadline(now + config.sessionAbsoluteTimeoutSec * 1000, result.tokens.refreshTokenExpiresAt),
-      logoutSid: randomBytes(16).toString('base64url'),
+      logoutNonce: randomBytes(16).toString('base64url'),
       ...(result.idpSid ? { idpSid: result.idpSid } : {}),
     };
     // A new id (and a new encryption key) at login: a session id planted before login is worthless.
     await regenerateSession(req);
     req.session.user = user;
     await saveSession(req);
-    const storeId = splitSessionId(req.sessionID)?.storeId as string;
+    const storeId = parseHandle(req.sessionID)?.storeId as string;
     await deps.index.add(storeId, owner(user), user.absoluteExpiresAt - now);
     logger.info({ event: 'login' }, 'login completed');
     stats?.onCompleted();
@@ -128,7 +128,7 @@ export function authRouter(deps: AuthRouterDeps): Router {
       sub: user.sub,
       claims: user.claims,
       session: { expiresIn, idleExpiresIn: Math.min(expiresIn, config.sessionIdleTimeoutSec) },
-      logoutUrl: `/auth/logout?sid=${encodeURIComponent(user.logoutSid)}`,
+      logoutUrl: `/auth/logout?sid=${encodeURIComponent(user.logoutNonce)}`,
     });
   });
 
@@ -136,7 +136,7 @@ export function authRouter(deps: AuthRouterDeps): Router {
     const user = req.session.user;
     res.setHeader('Cache-Control', 'no-store');
     if (!user) return res.redirect(302, config.postLogoutRedirectUrl);
-    if (req.query.sid !== user.logoutSid) {
+    if (req.query.sid !== user.logoutNonce) {
       return sendProblem(res, problems.logoutSidMismatch());
     }
     res.redirect(302, await endSession(req, res, user));
@@ -161,7 +161,7 @@ export function authRouter(deps: AuthRouterDeps): Router {
         logger.warn({ reason: describe(err) }, 'refresh token revocation failed');
       }
     }
-    const storeId = splitSessionId(req.sessionID)?.storeId;
+    const storeId = parseHandle(req.sessionID)?.storeId;
     await destroySession(req);
     if (storeId) await deps.index.remove(storeId, owner(user));
     res.clearCookie(config.cookieName, sessionCookieAttributes(config));
@@ -170,7 +170,7 @@ export function authRouter(deps: AuthRouterDeps): Router {
   }
 
   function owner(user: UserSession): SessionOwner {
-    return { issuer: oidc.metadata().issuer, sub: user.sub, ...(user.idpSid ? { sid: user.idpSid } : {}) };
+    return { issuer: oidc.metadata().issuer, sub: user.sub, ...(user.idpSid ? { idpSid: user.idpSid } : {}) };
   }
 
   return router;

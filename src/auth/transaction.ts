@@ -1,8 +1,8 @@
 import type { Request, Response } from 'express';
 import type { GatewayConfig } from '../config/types.ts';
 import type { LoginChecks } from '../oidc/client.ts';
-import type { SessionCipher } from '../session/crypto.ts';
-import { newSessionId, splitSessionId } from '../session/ids.ts';
+import type { RecordCipher } from '../session/record-cipher.ts';
+import { newHandle, parseHandle } from '../session/handles.ts';
 import { loginTransactionKey } from '../session/keys.ts';
 import type { KeyValueStore } from '../store/kv.ts';
 import { readCookie, transactionCookieAttributes } from '../http/cookies.ts';
@@ -23,9 +23,9 @@ export interface LoginTransaction extends LoginChecks {
 export class LoginTransactions {
   private readonly config: GatewayConfig;
   private readonly kv: KeyValueStore;
-  private readonly cipher: SessionCipher;
+  private readonly cipher: RecordCipher;
 
-  constructor(config: GatewayConfig, kv: KeyValueStore, cipher: SessionCipher) {
+  constructor(config: GatewayConfig, kv: KeyValueStore, cipher: RecordCipher) {
     this.config = config;
     this.kv = kv;
     this.cipher = cipher;
@@ -39,10 +39,10 @@ export class LoginTransactions {
    */
   async begin(req: Request, res: Response, tx: LoginTransaction): Promise<void> {
     const previous = this.storeKeyOf(readCookie(req, this.config.txCookieName));
-    const id = newSessionId();
-    const { storeId, sessionKey } = splitSessionId(id) as { storeId: string; sessionKey: Buffer };
+    const id = newHandle();
+    const { storeId, recordKey } = parseHandle(id) as { storeId: string; recordKey: Buffer };
     const key = loginTransactionKey(storeId);
-    await Promise.all([this.kv.set(key, this.cipher.encrypt(JSON.stringify(tx), sessionKey, key), LOGIN_TRANSACTION_TTL_MS), ...(previous ? [this.kv.delete(previous)] : [])]);
+    await Promise.all([this.kv.set(key, this.cipher.encrypt(JSON.stringify(tx), recordKey, key), LOGIN_TRANSACTION_TTL_MS), ...(previous ? [this.kv.delete(previous)] : [])]);
     res.cookie(this.config.txCookieName, id, { ...transactionCookieAttributes(this.config), maxAge: LOGIN_TRANSACTION_TTL_MS });
   }
 
@@ -55,18 +55,18 @@ export class LoginTransactions {
     const id = readCookie(req, this.config.txCookieName);
     // Whatever happens next, this browser's transaction cookie is spent.
     if (id !== undefined) res.clearCookie(this.config.txCookieName, transactionCookieAttributes(this.config));
-    const parts = id === undefined ? undefined : splitSessionId(id);
+    const parts = id === undefined ? undefined : parseHandle(id);
     if (!parts) return { found: false, reason: id === undefined ? 'no_cookie' : 'unknown' };
     const key = loginTransactionKey(parts.storeId);
     const stored = await this.kv.take(key);
-    const plaintext = stored === undefined ? undefined : this.cipher.decrypt(stored, parts.sessionKey, key);
+    const plaintext = stored === undefined ? undefined : this.cipher.decrypt(stored, parts.recordKey, key);
     if (plaintext === undefined) return { found: false, reason: 'unknown' };
     return { found: true, tx: JSON.parse(plaintext) as LoginTransaction };
   }
 
   /** The store key of the transaction a cookie value names; undefined for a malformed value. */
   private storeKeyOf(cookieValue: string | undefined): string | undefined {
-    const parts = cookieValue === undefined ? undefined : splitSessionId(cookieValue);
+    const parts = cookieValue === undefined ? undefined : parseHandle(cookieValue);
     return parts ? loginTransactionKey(parts.storeId) : undefined;
   }
 }

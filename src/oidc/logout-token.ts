@@ -19,7 +19,7 @@ export class LogoutTokenError extends Error {
 export interface LogoutTarget {
   issuer: string;
   sub?: string;
-  sid?: string;
+  idpSid?: string;
   /** Where the token's jti is recorded as used. */
   replayKey: string;
 }
@@ -79,7 +79,7 @@ export class LogoutTokenValidator {
     const replayKey = `bcl:jti:${createHash('sha256').update(`${issuer}\n${jti}`).digest('base64url')}`;
     const fresh = await this.kv.setIfAbsent(replayKey, '1', REPLAY_TTL_MS);
     if (!fresh) throw new LogoutTokenError('logout token was already used (jti replay)');
-    return { issuer, ...(sub ? { sub } : {}), ...(sid ? { sid } : {}), replayKey };
+    return { issuer, ...(sub ? { sub } : {}), ...(sid ? { idpSid: sid } : {}), replayKey };
   }
 
   /** Un-records a token whose sessions could not be ended, so that the IdP's retry is not refused as a replay. */

@@ -12,7 +12,7 @@ export interface Credentials {
   /** `X-User-*` headers, for routes that ask for them and have a user. */
   user?: Record<string, string>;
   /** The session whose user token this is, so that what it authorised (a WebSocket) can end with it. */
-  sid?: string;
+  handle?: string;
 }
 
 /**
@@ -57,13 +57,13 @@ export class UpstreamCredentials {
     const session = await this.sessions.load(req);
     const user = session?.data.user;
     if (session && user) {
-      const fresh = await this.refresher.fresh(session.sid, user);
+      const fresh = await this.refresher.fresh(session.handle, user);
       if (fresh.kind === 'fresh') {
         // Activity slides the idle timeout only once the request can go ahead: a refresh that failed is no activity.
         this.sessions.touch(session);
         return {
           accessToken: fresh.user.accessToken,
-          sid: session.sid,
+          handle: session.handle,
           ...(route.userHeaders ? { user: userHeaders(fresh.user.sub, fresh.user.claims, route.userHeaders) } : {}),
         };
       }

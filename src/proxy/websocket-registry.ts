@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { splitSessionId } from '../session/ids.ts';
+import { parseHandle } from '../session/handles.ts';
 import { INVALIDATE_ALL, type InvalidationBus } from '../session/invalidation.ts';
 import { CLOSE_POLICY_VIOLATION } from './websocket-close.ts';
 import type { ProxiedWebSocket } from './websocket-forward.ts';
@@ -20,12 +20,12 @@ export interface SessionWebSocketsDeps {
    * the store says now (never a cache); undefined once it has ended. Rejects
    * when the store cannot answer.
    */
-  liveUntil(sid: string): Promise<number | undefined>;
+  liveUntil(handle: string): Promise<number | undefined>;
   logger: Logger;
 }
 
 interface Entry {
-  sid: string;
+  handle: string;
   sockets: Set<ProxiedWebSocket>;
   timer: NodeJS.Timeout | undefined;
   checking: boolean;
@@ -60,11 +60,11 @@ export class SessionWebSockets {
    * is checked at once: it may have ended while the handshake was under way,
    * and the check arms the expiry timer.
    */
-  track(sid: string, socket: ProxiedWebSocket): void {
-    const storeId = splitSessionId(sid)?.storeId;
+  track(handle: string, socket: ProxiedWebSocket): void {
+    const storeId = parseHandle(handle)?.storeId;
     if (storeId === undefined || this.closed || socket.client.destroyed) return;
     let entry = this.entries.get(storeId);
-    if (!entry) this.entries.set(storeId, (entry = { sid, sockets: new Set(), timer: undefined, checking: false, again: false }));
+    if (!entry) this.entries.set(storeId, (entry = { handle, sockets: new Set(), timer: undefined, checking: false, again: false }));
     entry.sockets.add(socket);
     socket.client.once('close', () => this.forget(storeId, socket));
     void this.check(storeId);
@@ -99,7 +99,7 @@ export class SessionWebSockets {
     let until: number | undefined;
     let unknown = false;
     try {
-      until = await this.deps.liveUntil(entry.sid);
+      until = await this.deps.liveUntil(entry.handle);
     } catch {
       unknown = true;
     }

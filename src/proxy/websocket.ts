@@ -62,7 +62,7 @@ export function webSocketUpgrade(deps: WebSocketDeps): (req: IncomingMessage, so
       prepareUpstreamHeaders(req, upstreamIdentity(config, req, requestId, route, granted), true);
       req.url = resolved.upstreamUrl;
       deps.onOpen?.(socket);
-      const { sid } = granted;
+      const { handle } = granted;
       forwardUpgrade({
         req,
         client: socket,
@@ -70,7 +70,7 @@ export function webSocketUpgrade(deps: WebSocketDeps): (req: IncomingMessage, so
         route,
         gatewayCookies: [config.cookieName, config.txCookieName],
         logger,
-        ...(sid !== undefined && deps.sessionSockets ? { onOpen: (proxied) => deps.sessionSockets?.track(sid, proxied) } : {}),
+        ...(handle !== undefined && deps.sessionSockets ? { onOpen: (proxied) => deps.sessionSockets?.track(handle, proxied) } : {}),
       });
     })().catch((err: unknown) => {
       logger.warn({ reason: err instanceof Error ? ('code' in err && String(err.code)) || err.name : 'error' }, 'websocket upgrade failed');

@@ -1,15 +1,15 @@
 import session from 'express-session';
 import type { SessionData, Store } from 'express-session';
-import { REDIS_DEADLINE_MS, RedisDeadlineError } from '../store/deadline.ts';
-import { SessionStoreError } from '../store/errors.ts';
+import { withDeadline } from '../store/deadline.ts';
 
 type Callback = (err?: unknown) => void;
 type GetCallback = (err: unknown, data?: SessionData | null) => void;
 
 /**
  * An express-session store (connect-redis) whose every call answers within
- * the deadline: after it, the callback gets a SessionStoreError and the
- * store's own late answer is ignored.
+ * the store deadline (store/deadline.ts): after it, the callback gets a
+ * StoreUnavailableError, which the repository reports as the session store's,
+ * and the store's own late answer is ignored.
  */
 export class DeadlineStore extends session.Store {
   private readonly inner: Store;
@@ -19,45 +19,31 @@ export class DeadlineStore extends session.Store {
     this.inner = inner;
   }
 
-  override get(sid: string, callback: GetCallback): void {
-    const done = once(callback);
-    const timer = setTimeout(() => done(new SessionStoreError(new RedisDeadlineError())), REDIS_DEADLINE_MS);
-    this.inner.get(sid, (err, data) => {
-      clearTimeout(timer);
-      done(err, data);
-    });
+  override get(recordId: string, callback: GetCallback): void {
+    const read = new Promise<SessionData | null | undefined>((resolve, reject) => this.inner.get(recordId, (err, data) => (err ? reject(err) : resolve(data))));
+    withDeadline(read).then((data) => callback(null, data), callback);
   }
 
-  override set(sid: string, data: SessionData, callback?: Callback): void {
-    this.call(callback, (cb) => this.inner.set(sid, data, cb));
+  override set(recordId: string, data: SessionData, callback?: Callback): void {
+    this.call(callback, (cb) => this.inner.set(recordId, data, cb));
   }
 
-  override touch(sid: string, data: SessionData, callback?: Callback): void {
+  override touch(recordId: string, data: SessionData, callback?: Callback): void {
     // Typed without an error argument, but connect-redis does pass one.
-    const touch = this.inner.touch?.bind(this.inner) as ((sid: string, data: SessionData, cb: Callback) => void) | undefined;
+    const touch = this.inner.touch?.bind(this.inner) as ((recordId: string, data: SessionData, cb: Callback) => void) | undefined;
     if (!touch) return callback?.();
-    this.call(callback, (cb) => touch(sid, data, cb));
+    this.call(callback, (cb) => touch(recordId, data, cb));
   }
 
-  override destroy(sid: string, callback?: Callback): void {
-    this.call(callback, (cb) => this.inner.destroy(sid, cb));
+  override destroy(recordId: string, callback?: Callback): void {
+    this.call(callback, (cb) => this.inner.destroy(recordId, cb));
   }
 
   private call(callback: Callback | undefined, run: (cb: Callback) => void): void {
-    const done = once(callback ?? (() => undefined));
-    const timer = setTimeout(() => done(new SessionStoreError(new RedisDeadlineError())), REDIS_DEADLINE_MS);
-    run((err?: unknown) => {
-      clearTimeout(timer);
-      done(err);
-    });
+    const done = new Promise<void>((resolve, reject) => run((err?: unknown) => (err ? reject(err) : resolve())));
+    withDeadline(done).then(
+      () => callback?.(),
+      (err: unknown) => callback?.(err),
+    );
   }
-}
-
-function once<A extends unknown[]>(fn: (...args: A) => void): (...args: A) => void {
-  let called = false;
-  return (...args) => {
-    if (called) return;
-    called = true;
-    fn(...args);
-  };
 }

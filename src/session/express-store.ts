@@ -1,6 +1,6 @@
 import session from 'express-session';
 import type { SessionData } from 'express-session';
-import { splitSessionId } from './ids.ts';
+import { parseHandle } from './handles.ts';
 import type { SessionRepository } from './repository.ts';
 
 type Callback = (err?: unknown) => void;
@@ -19,27 +19,27 @@ export class ExpressSessionStore extends session.Store {
     this.repository = repository;
   }
 
-  override get(sid: string, callback: GetCallback): void {
-    void this.repository.load(sid).then((data) => callback(null, data ?? null), callback);
+  override get(handle: string, callback: GetCallback): void {
+    void this.repository.load(handle).then((data) => callback(null, data ?? null), callback);
   }
 
-  override set(sid: string, data: SessionData, callback?: Callback): void {
-    void this.repository.save(sid, data).then(
+  override set(handle: string, data: SessionData, callback?: Callback): void {
+    void this.repository.save(handle, data).then(
       () => callback?.(),
       (err: unknown) => callback?.(err),
     );
   }
 
   /** Slides the idle timeout; express-session calls it on requests that did not change the session. */
-  override touch(sid: string, data: SessionData, callback?: Callback): void {
-    void this.repository.touch(sid, data).then(
+  override touch(handle: string, data: SessionData, callback?: Callback): void {
+    void this.repository.touch(handle, data).then(
       () => callback?.(),
       (err: unknown) => callback?.(err),
     );
   }
 
-  override destroy(sid: string, callback?: Callback): void {
-    const parts = splitSessionId(sid);
+  override destroy(handle: string, callback?: Callback): void {
+    const parts = parseHandle(handle);
     if (!parts) return callback?.();
     void this.repository.destroy(parts.storeId).then(
       () => callback?.(),

@@ -3,7 +3,7 @@ import type { RequestHandler } from 'express';
 import type { GatewayConfig } from '../config/types.ts';
 import { ExpressSessionStore } from './express-store.ts';
 import type { SessionRepository } from './repository.ts';
-import { newSessionId } from './ids.ts';
+import { newHandle } from './handles.ts';
 import { sessionCookieAttributes } from '../http/cookies.ts';
 
 /**
@@ -16,7 +16,7 @@ export function sessionMiddleware(config: GatewayConfig, sessions: SessionReposi
     name: config.cookieName,
     secret: [...config.sessionSecrets],
     store: new ExpressSessionStore(sessions),
-    genid: newSessionId,
+    genid: newHandle,
     resave: false,
     saveUninitialized: false,
     rolling: false,

@@ -3,7 +3,7 @@ import { unsign } from 'cookie-signature';
 import type { SessionData } from 'express-session';
 import type { GatewayConfig } from '../config/types.ts';
 import { readCookie } from '../http/cookies.ts';
-import { splitSessionId } from './ids.ts';
+import { parseHandle } from './handles.ts';
 import { INVALIDATE_ALL, type InvalidationBus } from './invalidation.ts';
 import type { SessionRepository } from './repository.ts';
 import { SessionCache } from './session-cache.ts';
@@ -15,7 +15,7 @@ const MAX_CACHE_TTL_MS = 5_000;
 const MAX_TRACKED_TOUCHES = 100_000;
 
 export interface LoadedSession {
-  sid: string;
+  handle: string;
   data: SessionData;
 }
 
@@ -60,13 +60,13 @@ export class SessionReader {
       const hit = this.cache.get(cookie, startedAt);
       if (hit) return hit;
     }
-    const sid = this.unsign(cookie);
-    const parts = sid === undefined ? undefined : splitSessionId(sid);
-    if (sid === undefined || !parts) return undefined;
-    const data = await this.sessions.load(sid);
+    const handle = this.unsign(cookie);
+    const parts = handle === undefined ? undefined : parseHandle(handle);
+    if (handle === undefined || !parts) return undefined;
+    const data = await this.sessions.load(handle);
     if (!data) return undefined;
-    if (cacheable) this.cache.set(cookie, sid, parts.storeId, data, startedAt, Date.now());
-    return { sid, data };
+    if (cacheable) this.cache.set(cookie, handle, parts.storeId, data, startedAt, Date.now());
+    return { handle, data };
   }
 
   /**
@@ -75,16 +75,16 @@ export class SessionReader {
    * must not keep a session alive.
    */
   touch(session: LoadedSession): void {
-    const storeId = splitSessionId(session.sid)?.storeId;
+    const storeId = parseHandle(session.handle)?.storeId;
     if (storeId === undefined) return;
-    const { sid, data } = session;
+    const { handle, data } = session;
     const now = Date.now();
     const last = this.lastTouch.get(storeId);
     if (last !== undefined && now - last < this.touchIntervalMs) return;
     if (this.lastTouch.size >= MAX_TRACKED_TOUCHES) this.lastTouch.clear();
     this.lastTouch.set(storeId, now);
     // A failed touch only shortens the idle window; the read that needed the session already succeeded.
-    this.sessions.touch(sid, data).catch(() => undefined);
+    this.sessions.touch(handle, data).catch(() => undefined);
   }
 
   /**

@@ -1,7 +1,8 @@
 import type { SessionData, Store } from 'express-session';
-import type { SessionCipher } from './crypto.ts';
+import type { RecordCipher } from './record-cipher.ts';
 import { SessionStoreError } from '../store/errors.ts';
-import { splitSessionId } from './ids.ts';
+import { parseHandle } from './handles.ts';
+import type { UserSession } from './types.ts';
 import { sessionRecordId } from './keys.ts';
 import { StoreSessionRecords, type LockFence, type ReplaceResult, type SessionRecords } from './records.ts';
 
@@ -49,12 +50,12 @@ export type SessionChangeListener = (storeId: string) => void;
  */
 export class SessionRepository {
   private readonly inner: RecordStore;
-  private readonly cipher: SessionCipher;
+  private readonly cipher: RecordCipher;
   private readonly options: Required<SessionRepositoryOptions>;
   private readonly records: SessionRecords;
   private changed: SessionChangeListener = () => undefined;
 
-  constructor(inner: Store, cipher: SessionCipher, options: SessionRepositoryOptions, records?: SessionRecords) {
+  constructor(inner: Store, cipher: RecordCipher, options: SessionRepositoryOptions, records?: SessionRecords) {
     this.inner = inner;
     this.cipher = cipher;
     this.options = { now: Date.now, ...options };
@@ -67,14 +68,14 @@ export class SessionRepository {
 
   /** The session, or undefined when there is none, it cannot be decrypted, or its absolute deadline passed. Rejects when the store fails. */
   load(handle: string): Promise<SessionData | undefined> {
-    const parts = splitSessionId(handle);
+    const parts = parseHandle(handle);
     if (!parts) return Promise.resolve(undefined);
     const innerId = sessionRecordId(parts.storeId);
     return new Promise((resolve, reject) => {
       this.inner.get(innerId, (err, stored) => {
         if (err) return reject(new SessionStoreError(err));
         if (!isEnvelope(stored)) return resolve(undefined);
-        const plaintext = this.cipher.decrypt(stored.data, parts.sessionKey, innerId);
+        const plaintext = this.cipher.decrypt(stored.data, parts.recordKey, innerId);
         if (plaintext === undefined) return resolve(undefined);
         let data: SessionData;
         try {
@@ -82,6 +83,7 @@ export class SessionRepository {
         } catch {
           return resolve(undefined);
         }
+        if (data.user) upgradeUserSession(data.user);
         if (data.user && data.user.absoluteExpiresAt <= this.options.now()) {
           this.inner.destroy(innerId, () => resolve(undefined));
           return;
@@ -93,11 +95,11 @@ export class SessionRepository {
 
   /** Creates or overwrites a session (express-session's `set`: a new session, or one a request changed). */
   save(handle: string, data: SessionData): Promise<void> {
-    const parts = splitSessionId(handle);
+    const parts = parseHandle(handle);
     if (!parts) return Promise.reject(new Error('malformed session id'));
     const innerId = sessionRecordId(parts.storeId);
     return new Promise((resolve, reject) => {
-      this.inner.set(innerId, this.seal(data, parts.sessionKey, innerId), (err) => {
+      this.inner.set(innerId, this.seal(data, parts.recordKey, innerId), (err) => {
         this.changed(parts.storeId);
         if (err) reject(new SessionStoreError(err));
         else resolve();
@@ -107,7 +109,7 @@ export class SessionRepository {
 
   /** Slides the idle timeout: the session was used and not changed. */
   touch(handle: string, data: SessionData): Promise<void> {
-    const parts = splitSessionId(handle);
+    const parts = parseHandle(handle);
     const inner = this.inner;
     if (!parts || !inner.touch) return Promise.resolve();
     const expiry = { cookie: this.expiry(data) };
@@ -135,7 +137,7 @@ export class SessionRepository {
    * once it has ended. Read from the store itself, never from a cache.
    */
   async liveUntil(handle: string): Promise<number | undefined> {
-    const parts = splitSessionId(handle);
+    const parts = parseHandle(handle);
     if (!parts) return undefined;
     const data = await this.load(handle);
     if (!data) return undefined;
@@ -150,15 +152,15 @@ export class SessionRepository {
    * with a fence, writes only while the caller still owns that lock.
    */
   replace(handle: string, data: SessionData, fence?: LockFence): Promise<ReplaceResult> {
-    const parts = splitSessionId(handle);
+    const parts = parseHandle(handle);
     if (!parts) return Promise.resolve('gone');
     const innerId = sessionRecordId(parts.storeId);
-    const envelope = this.seal(data, parts.sessionKey, innerId);
+    const envelope = this.seal(data, parts.recordKey, innerId);
     return this.records.replace(innerId, envelope, Date.parse(envelope.cookie.expires) - this.options.now(), fence).finally(() => this.changed(parts.storeId));
   }
 
-  private seal(data: SessionData, sessionKey: Buffer, innerId: string): Envelope {
-    return { cookie: this.expiry(data), data: this.cipher.encrypt(JSON.stringify(data), sessionKey, innerId) };
+  private seal(data: SessionData, recordKey: Buffer, innerId: string): Envelope {
+    return { cookie: this.expiry(data), data: this.cipher.encrypt(JSON.stringify(data), recordKey, innerId) };
   }
 
   private expiry(data: SessionData): Envelope['cookie'] {
@@ -168,4 +170,14 @@ export class SessionRepository {
     const end = Math.max(now + 1000, Math.min(idleEnd, absoluteEnd));
     return { expires: new Date(end).toISOString(), originalMaxAge: end - now };
   }
+}
+
+/**
+ * Sessions written before the logout nonce got its name hold it as `logoutSid`; without this their
+ * `/auth/logout?sid=` link would stop matching after an upgrade. Drop once no such session can be
+ * alive (the absolute timeout after the release that renamed it).
+ */
+function upgradeUserSession(user: UserSession & { logoutSid?: unknown }): void {
+  if (user.logoutNonce === undefined && typeof user.logoutSid === 'string') user.logoutNonce = user.logoutSid;
+  delete user.logoutSid;
 }

@@ -1,7 +1,7 @@
 import type { SessionData } from 'express-session';
 
 interface Entry {
-  sid: string;
+  handle: string;
   storeId: string;
   data: SessionData;
   /** Epoch ms after which the entry is read from the store again. */
@@ -42,14 +42,14 @@ export class SessionCache {
   }
 
   /** Caches what a store read that started at `readStartedAt` returned, unless the session changed since. */
-  set(cookie: string, sid: string, storeId: string, data: SessionData, readStartedAt: number, now: number): void {
+  set(cookie: string, handle: string, storeId: string, data: SessionData, readStartedAt: number, now: number): void {
     if (this.clearedAt >= readStartedAt || (this.invalidatedAt.get(storeId) ?? -1) >= readStartedAt) return;
     if (this.entries.size >= this.maxEntries) {
       // Map iteration is insertion order: drop the oldest entry.
       const oldest = this.entries.entries().next().value;
       if (oldest) this.remove(oldest[0], oldest[1].storeId);
     }
-    this.entries.set(cookie, { sid, storeId, data, freshUntil: now + this.ttlMs });
+    this.entries.set(cookie, { handle, storeId, data, freshUntil: now + this.ttlMs });
     let cookies = this.byStoreId.get(storeId);
     if (!cookies) this.byStoreId.set(storeId, (cookies = new Set()));
     cookies.add(cookie);

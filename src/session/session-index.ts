@@ -7,7 +7,7 @@ export interface SessionOwner {
   issuer: string;
   sub: string;
   /** The IdP's session id (`sid` claim), when it sends one. */
-  sid?: string;
+  idpSid?: string;
 }
 
 /**
@@ -25,25 +25,25 @@ export class SessionIndex {
 
   async add(storeId: string, owner: SessionOwner, ttlMs: number): Promise<void> {
     await forSession(this.kv.addToSet(keyFor('sub', owner.issuer, owner.sub), storeId, ttlMs));
-    if (owner.sid) await forSession(this.kv.addToSet(keyFor('sid', owner.issuer, owner.sid), storeId, ttlMs));
+    if (owner.idpSid) await forSession(this.kv.addToSet(keyFor('sid', owner.issuer, owner.idpSid), storeId, ttlMs));
   }
 
   async remove(storeId: string, owner: SessionOwner): Promise<void> {
     await forSession(this.kv.removeFromSet(keyFor('sub', owner.issuer, owner.sub), storeId));
-    if (owner.sid) await forSession(this.kv.removeFromSet(keyFor('sid', owner.issuer, owner.sid), storeId));
+    if (owner.idpSid) await forSession(this.kv.removeFromSet(keyFor('sid', owner.issuer, owner.idpSid), storeId));
   }
 
   /** Store ids of the sessions a logout token names: by `sid` when it has one, else every session of `sub`. */
-  async find(issuer: string, claims: { sub?: string; sid?: string }): Promise<string[]> {
-    if (claims.sid) return forSession(this.kv.members(keyFor('sid', issuer, claims.sid)));
+  async find(issuer: string, claims: { sub?: string; idpSid?: string }): Promise<string[]> {
+    if (claims.idpSid) return forSession(this.kv.members(keyFor('sid', issuer, claims.idpSid)));
     if (claims.sub) return forSession(this.kv.members(keyFor('sub', issuer, claims.sub)));
     return [];
   }
 
   /** Forgets the index entries of a logout token once its sessions are gone. */
-  async forget(issuer: string, claims: { sub?: string; sid?: string }): Promise<void> {
+  async forget(issuer: string, claims: { sub?: string; idpSid?: string }): Promise<void> {
     const keys: string[] = [];
-    if (claims.sid) keys.push(keyFor('sid', issuer, claims.sid));
+    if (claims.idpSid) keys.push(keyFor('sid', issuer, claims.idpSid));
     else if (claims.sub) keys.push(keyFor('sub', issuer, claims.sub));
     await forSession(this.kv.delete(...keys));
   }

@@ -2,7 +2,7 @@ import session from 'express-session';
 import { RedisStore } from 'connect-redis';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config/types.ts';
-import { SessionCipher } from './crypto.ts';
+import { RecordCipher } from './record-cipher.ts';
 import { DeadlineStore } from './deadline-store.ts';
 import { LocalInvalidationBus, RedisInvalidationBus, type InvalidationBus } from './invalidation.ts';
 import { MemoryKeyValueStore, RedisKeyValueStore, type KeyValueStore } from '../store/kv.ts';
@@ -14,7 +14,7 @@ import { SessionRepository } from './repository.ts';
 export interface Stores {
   sessions: SessionRepository;
   /** Also encrypts login transactions. */
-  cipher: SessionCipher;
+  cipher: RecordCipher;
   kv: KeyValueStore;
   /** 'redis' or 'memory', for readiness and the start-up log. */
   kind: 'redis' | 'memory';
@@ -29,7 +29,7 @@ export interface Stores {
 
 /** Redis (single node, cluster or Sentinel) when configured, else memory for a single instance (with a warning saying so). */
 export function createStores(config: GatewayConfig, logger: Logger): Stores {
-  const cipher = new SessionCipher(config.sessionSecrets);
+  const cipher = new RecordCipher(config.sessionSecrets);
   const timeouts = { idleTimeoutSec: config.sessionIdleTimeoutSec, absoluteTimeoutSec: config.sessionAbsoluteTimeoutSec };
   if (config.redis) {
     const connection = createRedisConnection(config.redis, logger);

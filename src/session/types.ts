@@ -10,7 +10,7 @@ export interface UserSession extends TokenSet {
   /** Epoch milliseconds after which the session is over, however active. */
   absoluteExpiresAt: number;
   /** Random value that `/auth/logout?sid=` must echo, so that a cross-site GET cannot log the user out. */
-  logoutSid: string;
+  logoutNonce: string;
   /** The IdP's `sid` claim, for back-channel logout. */
   idpSid?: string;
 }

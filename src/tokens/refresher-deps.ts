@@ -21,9 +21,9 @@ export interface RefreshGrant {
 /** The session records, by the session id the cookie carries (store id + session key). */
 export interface FencedSessions {
   /** Undefined when the session does not exist (or has ended). */
-  load(sid: string): Promise<SessionData | undefined>;
+  load(handle: string): Promise<SessionData | undefined>;
   /** Writes only while the session exists (never recreates one) and while `fence` still owns its lock. */
-  replace(sid: string, data: SessionData, fence: LockFence): Promise<ReplaceResult>;
+  replace(handle: string, data: SessionData, fence: LockFence): Promise<ReplaceResult>;
 }
 
 /** Ends a session the IdP refused, with its index entries, so that nothing finds it afterwards. */

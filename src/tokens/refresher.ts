@@ -3,7 +3,7 @@ import type { SessionData } from 'express-session';
 import type { Logger } from 'pino';
 import { IdpInvalidResponseError, isIdpError, type IdpError } from '../oidc/errors.ts';
 import { refreshBackoffKey as backoffKey, refreshLockKey } from '../session/keys.ts';
-import { splitSessionId } from '../session/ids.ts';
+import { parseHandle } from '../session/handles.ts';
 import { forSession } from '../store/errors.ts';
 import type { UserSession } from '../session/types.ts';
 import { isExpired, needsRefresh } from './freshness.ts';
@@ -78,23 +78,23 @@ export class TokenRefresher {
   }
 
   /** The user's session with a usable access token, or what prevents it. */
-  async fresh(sid: string, user: UserSession): Promise<Freshness> {
+  async fresh(handle: string, user: UserSession): Promise<Freshness> {
     const now = Date.now();
     if (!needsRefresh(user, now, this.deps.skewMs)) return { kind: 'fresh', user };
     if (!user.refreshToken) return isExpired(user, now) ? { kind: 'expired' } : { kind: 'fresh', user };
-    const storeId = splitSessionId(sid)?.storeId;
+    const storeId = parseHandle(handle)?.storeId;
     if (!storeId) return { kind: 'gone' };
     let shared = this.inflight.get(storeId);
     if (shared) {
       this.deps.stats?.onShared?.();
       return shared;
     }
-    shared = this.refreshOnce(sid, storeId).finally(() => this.inflight.delete(storeId));
+    shared = this.refreshOnce(handle, storeId).finally(() => this.inflight.delete(storeId));
     this.inflight.set(storeId, shared);
     return shared;
   }
 
-  private async refreshOnce(sid: string, storeId: string): Promise<Freshness> {
+  private async refreshOnce(handle: string, storeId: string): Promise<Freshness> {
     const { locks } = this.deps;
     const lockKey = refreshLockKey(storeId);
     const giveUpAt = Date.now() + WAIT_LIMIT_MS;
@@ -102,7 +102,7 @@ export class TokenRefresher {
       const token = await forSession(locks.acquireLock(lockKey, LOCK_TTL_MS));
       if (token !== undefined) {
         try {
-          return await this.refreshHoldingLock(sid, storeId, { key: lockKey, token });
+          return await this.refreshHoldingLock(handle, storeId, { key: lockKey, token });
         } finally {
           await locks.releaseLock(lockKey, token).catch(() => undefined);
         }
@@ -112,7 +112,7 @@ export class TokenRefresher {
         if (Date.now() > giveUpAt) return { kind: 'unavailable', retryAfterSec: Math.ceil(this.backoffMs / 1000) };
         await delay(POLL_MS);
       }
-      const current = await this.deps.sessions.load(sid);
+      const current = await this.deps.sessions.load(handle);
       if (!current?.user) return { kind: 'gone' };
       if (!needsRefresh(current.user, Date.now(), this.deps.skewMs)) {
         this.deps.stats?.onShared?.();
@@ -121,10 +121,10 @@ export class TokenRefresher {
     }
   }
 
-  private async refreshHoldingLock(sid: string, storeId: string, fence: { key: string; token: string }): Promise<Freshness> {
+  private async refreshHoldingLock(handle: string, storeId: string, fence: { key: string; token: string }): Promise<Freshness> {
     const { sessions, grant, locks, logger, stats } = this.deps;
     // Read again under the lock: the tokens may have been refreshed since this request loaded them.
-    const current: SessionData | undefined = await sessions.load(sid);
+    const current: SessionData | undefined = await sessions.load(handle);
     const user = current?.user;
     if (!current || !user) return { kind: 'gone' };
     if (!needsRefresh(user, Date.now(), this.deps.skewMs)) {
@@ -147,7 +147,7 @@ export class TokenRefresher {
       if (refreshFailureEndsSession(failure)) {
         stats?.onRefresh?.('refused');
         logger.info({ event: 'refresh', outcome: 'refused', reason: failure.reason, status: failure.status }, 'refresh token rejected; session ended');
-        await this.deps.ender.end(storeId, { issuer: grant.metadata().issuer, sub: user.sub, ...(user.idpSid ? { sid: user.idpSid } : {}) });
+        await this.deps.ender.end(storeId, { issuer: grant.metadata().issuer, sub: user.sub, ...(user.idpSid ? { idpSid: user.idpSid } : {}) });
         return { kind: 'ended', reason: failure.reason };
       }
       stats?.onRefresh?.('error');
@@ -165,7 +165,7 @@ export class TokenRefresher {
       idToken: tokens.idToken ?? user.idToken,
       absoluteExpiresAt: absoluteDeadline(user.absoluteExpiresAt, tokens.refreshTokenExpiresAt),
     };
-    const written = await sessions.replace(sid, { ...current, user: updated }, fence);
+    const written = await sessions.replace(handle, { ...current, user: updated }, fence);
     if (written === 'gone') {
       // Logged out while the refresh was in flight: do not bring the session back.
       return { kind: 'gone' };

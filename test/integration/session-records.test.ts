@@ -2,21 +2,21 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import session from 'express-session';
 import { RedisStore } from 'connect-redis';
 import { pino } from 'pino';
-import { SessionCipher } from '../../src/session/crypto.ts';
+import { RecordCipher } from '../../src/session/record-cipher.ts';
 import { SessionRepository } from '../../src/session/repository.ts';
 import { refreshLockKey } from '../../src/session/keys.ts';
-import { newSessionId, splitSessionId } from '../../src/session/ids.ts';
+import { newHandle, parseHandle } from '../../src/session/handles.ts';
 import { MemoryKeyValueStore, RedisKeyValueStore, type KeyValueStore } from '../../src/store/kv.ts';
 import { RedisSessionRecords, StoreSessionRecords } from '../../src/session/records.ts';
 import { createRedisClient, type RedisClient } from '../../src/store/redis-client.ts';
 import type { UserSession } from '../../src/session/types.ts';
 
-const cipher = new SessionCipher(['records-test-secret-0123456789-abcdefghijklmnop']);
+const cipher = new RecordCipher(['records-test-secret-0123456789-abcdefghijklmnop']);
 const timeouts = { idleTimeoutSec: 600, absoluteTimeoutSec: 3600 };
 
 function user(accessToken: string): UserSession {
   const now = Date.now();
-  return { sub: 'alice', claims: {}, accessToken, tokenType: 'bearer', createdAt: now, absoluteExpiresAt: now + 3_600_000, logoutSid: 'x' };
+  return { sub: 'alice', claims: {}, accessToken, tokenType: 'bearer', createdAt: now, absoluteExpiresAt: now + 3_600_000, logoutNonce: 'x' };
 }
 const cookie = { originalMaxAge: 3_600_000 } as session.Cookie;
 
@@ -57,9 +57,9 @@ describe.each(variants)('session replace (%s)', (_name, make) => {
 
   test('replaces an existing session while the writer holds the lock', async () => {
     const { store, kv } = make();
-    const sid = newSessionId();
+    const sid = newHandle();
     await write(store, sid, 'old');
-    const lock = refreshLockKey(splitSessionId(sid)?.storeId as string);
+    const lock = refreshLockKey(parseHandle(sid)?.storeId as string);
     const token = (await kv.acquireLock(lock, 5000)) as string;
     expect(await store.replace(sid, { cookie, user: user('new') }, { key: lock, token })).toBe('ok');
     expect((await store.load(sid))?.user?.accessToken).toBe('new');
@@ -68,18 +68,18 @@ describe.each(variants)('session replace (%s)', (_name, make) => {
 
   test('never brings back a session destroyed in the meantime', async () => {
     const { store } = make();
-    const sid = newSessionId();
+    const sid = newHandle();
     await write(store, sid, 'old');
-    await store.destroy(splitSessionId(sid)?.storeId as string);
+    await store.destroy(parseHandle(sid)?.storeId as string);
     expect(await store.replace(sid, { cookie, user: user('new') })).toBe('gone');
     expect(await store.load(sid)).toBeUndefined();
   });
 
   test('does not write when the lock has passed to someone else', async () => {
     const { store, kv } = make();
-    const sid = newSessionId();
+    const sid = newHandle();
     await write(store, sid, 'newer');
-    const lock = refreshLockKey(splitSessionId(sid)?.storeId as string);
+    const lock = refreshLockKey(parseHandle(sid)?.storeId as string);
     const theirs = (await kv.acquireLock(lock, 5000)) as string;
     expect(await store.replace(sid, { cookie, user: user('older') }, { key: lock, token: 'expired-holder' })).toBe('lost-lock');
     expect((await store.load(sid))?.user?.accessToken).toBe('newer');

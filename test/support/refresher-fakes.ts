@@ -1,6 +1,6 @@
 import type { SessionData } from 'express-session';
 import type { TokenSet } from '../../src/oidc/token-set.ts';
-import { splitSessionId } from '../../src/session/ids.ts';
+import { parseHandle } from '../../src/session/handles.ts';
 import type { LockFence, ReplaceResult } from '../../src/session/records.ts';
 import type { SessionOwner } from '../../src/session/session-index.ts';
 import type { FencedSessions, RefreshGrant, RefreshLocks, SessionTerminator } from '../../src/tokens/refresher-deps.ts';
@@ -73,27 +73,27 @@ export class FakeSessions implements FencedSessions {
     this.locks = locks;
   }
 
-  async load(sid: string): Promise<SessionData | undefined> {
-    const data = this.records.get(storeIdOf(sid));
+  async load(handle: string): Promise<SessionData | undefined> {
+    const data = this.records.get(storeIdOf(handle));
     return data && structuredClone(data);
   }
 
   // Same order as the Redis script: the fence first, then the record's existence.
-  async replace(sid: string, data: SessionData, fence: LockFence): Promise<ReplaceResult> {
+  async replace(handle: string, data: SessionData, fence: LockFence): Promise<ReplaceResult> {
     if (!this.locks.holds(fence)) return 'lost-lock';
-    const storeId = storeIdOf(sid);
+    const storeId = storeIdOf(handle);
     if (!this.records.has(storeId)) return 'gone';
     this.writes += 1;
     this.records.set(storeId, structuredClone(data));
     return 'ok';
   }
 
-  put(sid: string, data: SessionData): void {
-    this.records.set(storeIdOf(sid), structuredClone(data));
+  put(handle: string, data: SessionData): void {
+    this.records.set(storeIdOf(handle), structuredClone(data));
   }
 
-  stored(sid: string): SessionData | undefined {
-    return this.records.get(storeIdOf(sid));
+  stored(handle: string): SessionData | undefined {
+    return this.records.get(storeIdOf(handle));
   }
 
   destroy(storeId: string): void {
@@ -131,9 +131,9 @@ export class FakeGrant implements RefreshGrant {
   }
 }
 
-export function storeIdOf(sid: string): string {
-  const parts = splitSessionId(sid);
-  if (!parts) throw new Error(`not a session id: ${sid}`);
+export function storeIdOf(handle: string): string {
+  const parts = parseHandle(handle);
+  if (!parts) throw new Error(`not a session id: ${handle}`);
   return parts.storeId;
 }
 

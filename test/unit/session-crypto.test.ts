@@ -2,11 +2,11 @@ import { beforeEach, describe, expect, test } from '@jest/globals';
 import session from 'express-session';
 import type { SessionData } from 'express-session';
 import { randomBytes } from 'node:crypto';
-import { SessionCipher } from '../../src/session/crypto.ts';
+import { RecordCipher } from '../../src/session/record-cipher.ts';
 import { ExpressSessionStore } from '../../src/session/express-store.ts';
 import { SessionRepository } from '../../src/session/repository.ts';
 import { sessionRecordId as innerIdOf } from '../../src/session/keys.ts';
-import { newSessionId, splitSessionId } from '../../src/session/ids.ts';
+import { newHandle, parseHandle } from '../../src/session/handles.ts';
 import type { UserSession } from '../../src/session/types.ts';
 
 const SECRET_A = 'server-secret-A-4f8a1c9e2b7d6035aa11bb22cc33dd44';
@@ -31,54 +31,54 @@ function flipByte(envelope: string, field: number, index: number): string {
   return parts.join('.');
 }
 
-describe('SessionCipher', () => {
+describe('RecordCipher', () => {
   const plaintext = JSON.stringify({ user: { accessToken: ACCESS_TOKEN, refreshToken: REFRESH_TOKEN, idToken: ID_TOKEN, sub: 'alice' } });
-  let sessionKey: Buffer;
+  let recordKey: Buffer;
   beforeEach(() => {
-    sessionKey = randomBytes(32);
+    recordKey = randomBytes(32);
   });
 
   test('round trip', () => {
-    const cipher = new SessionCipher([SECRET_A]);
-    const envelope = cipher.encrypt(plaintext, sessionKey, AAD);
-    expect(cipher.decrypt(envelope, sessionKey, AAD)).toBe(plaintext);
+    const cipher = new RecordCipher([SECRET_A]);
+    const envelope = cipher.encrypt(plaintext, recordKey, AAD);
+    expect(cipher.decrypt(envelope, recordKey, AAD)).toBe(plaintext);
   });
 
   test('round trip of non-ASCII and empty plaintext', () => {
-    const cipher = new SessionCipher([SECRET_A]);
-    for (const text of ['', 'héllo wörld ✓ 日本']) expect(cipher.decrypt(cipher.encrypt(text, sessionKey, AAD), sessionKey, AAD)).toBe(text);
+    const cipher = new RecordCipher([SECRET_A]);
+    for (const text of ['', 'héllo wörld ✓ 日本']) expect(cipher.decrypt(cipher.encrypt(text, recordKey, AAD), recordKey, AAD)).toBe(text);
   });
 
   test('the ciphertext reveals neither the plaintext nor its base64 forms', () => {
-    const envelope = new SessionCipher([SECRET_A]).encrypt(plaintext, sessionKey, AAD);
+    const envelope = new RecordCipher([SECRET_A]).encrypt(plaintext, recordKey, AAD);
     for (const needle of [plaintext, ACCESS_TOKEN, REFRESH_TOKEN, ID_TOKEN, 'alice']) {
       expect(envelope).not.toContain(needle);
       expect(envelope).not.toContain(Buffer.from(needle).toString('base64'));
       expect(envelope).not.toContain(Buffer.from(needle).toString('base64url'));
     }
     expect(envelope).not.toContain(SECRET_A);
-    expect(envelope).not.toContain(sessionKey.toString('base64url'));
+    expect(envelope).not.toContain(recordKey.toString('base64url'));
   });
 
   test('two encryptions of the same plaintext differ (fresh IV)', () => {
-    const cipher = new SessionCipher([SECRET_A]);
-    const first = cipher.encrypt(plaintext, sessionKey, AAD);
-    const second = cipher.encrypt(plaintext, sessionKey, AAD);
+    const cipher = new RecordCipher([SECRET_A]);
+    const first = cipher.encrypt(plaintext, recordKey, AAD);
+    const second = cipher.encrypt(plaintext, recordKey, AAD);
     expect(first).not.toBe(second);
     expect(envelopeParts(first)[2]).not.toBe(envelopeParts(second)[2]);
   });
 
   test('another session key does not decrypt', () => {
-    const cipher = new SessionCipher([SECRET_A]);
-    const envelope = cipher.encrypt(plaintext, sessionKey, AAD);
+    const cipher = new RecordCipher([SECRET_A]);
+    const envelope = cipher.encrypt(plaintext, recordKey, AAD);
     expect(cipher.decrypt(envelope, randomBytes(32), AAD)).toBeUndefined();
   });
 
   test('another AAD does not decrypt', () => {
-    const cipher = new SessionCipher([SECRET_A]);
-    const envelope = cipher.encrypt(plaintext, sessionKey, AAD);
-    expect(cipher.decrypt(envelope, sessionKey, `${AAD}x`)).toBeUndefined();
-    expect(cipher.decrypt(envelope, sessionKey, '')).toBeUndefined();
+    const cipher = new RecordCipher([SECRET_A]);
+    const envelope = cipher.encrypt(plaintext, recordKey, AAD);
+    expect(cipher.decrypt(envelope, recordKey, `${AAD}x`)).toBeUndefined();
+    expect(cipher.decrypt(envelope, recordKey, '')).toBeUndefined();
   });
 
   test.each([
@@ -88,16 +88,16 @@ describe('SessionCipher', () => {
     ['first IV byte', 2, 0],
     ['last IV byte', 2, -1],
   ])('a flipped %s does not decrypt', (_name, field, index) => {
-    const cipher = new SessionCipher([SECRET_A]);
-    const envelope = cipher.encrypt(plaintext, sessionKey, AAD);
+    const cipher = new RecordCipher([SECRET_A]);
+    const envelope = cipher.encrypt(plaintext, recordKey, AAD);
     const tampered = flipByte(envelope, field, index);
     expect(tampered).not.toBe(envelope);
-    expect(cipher.decrypt(tampered, sessionKey, AAD)).toBeUndefined();
+    expect(cipher.decrypt(tampered, recordKey, AAD)).toBeUndefined();
   });
 
   test('a truncated envelope does not decrypt', () => {
-    const cipher = new SessionCipher([SECRET_A]);
-    const envelope = cipher.encrypt(plaintext, sessionKey, AAD);
+    const cipher = new RecordCipher([SECRET_A]);
+    const envelope = cipher.encrypt(plaintext, recordKey, AAD);
     const parts = envelopeParts(envelope);
     const body = Buffer.from(parts[3] as string, 'base64url');
     const cases = [
@@ -110,21 +110,21 @@ describe('SessionCipher', () => {
       '',
       'v1',
     ];
-    for (const truncated of cases) expect(cipher.decrypt(truncated, sessionKey, AAD)).toBeUndefined();
+    for (const truncated of cases) expect(cipher.decrypt(truncated, recordKey, AAD)).toBeUndefined();
   });
 
   test('an unknown key id or version does not decrypt', () => {
-    const cipher = new SessionCipher([SECRET_A]);
-    const parts = envelopeParts(cipher.encrypt(plaintext, sessionKey, AAD));
-    expect(cipher.decrypt(['v1', 'AAAAAAAA', parts[2], parts[3]].join('.'), sessionKey, AAD)).toBeUndefined();
-    expect(cipher.decrypt(['v2', parts[1], parts[2], parts[3]].join('.'), sessionKey, AAD)).toBeUndefined();
-    expect(cipher.decrypt([...parts, 'extra'].join('.'), sessionKey, AAD)).toBeUndefined();
+    const cipher = new RecordCipher([SECRET_A]);
+    const parts = envelopeParts(cipher.encrypt(plaintext, recordKey, AAD));
+    expect(cipher.decrypt(['v1', 'AAAAAAAA', parts[2], parts[3]].join('.'), recordKey, AAD)).toBeUndefined();
+    expect(cipher.decrypt(['v2', parts[1], parts[2], parts[3]].join('.'), recordKey, AAD)).toBeUndefined();
+    expect(cipher.decrypt([...parts, 'extra'].join('.'), recordKey, AAD)).toBeUndefined();
   });
 
   test('the envelope names its key: stable per secret, different per secret, never the secret', () => {
-    const idA = envelopeParts(new SessionCipher([SECRET_A]).encrypt('x', sessionKey, AAD))[1] as string;
-    const idA2 = envelopeParts(new SessionCipher([SECRET_A, SECRET_B]).encrypt('y', randomBytes(32), 'other'))[1];
-    const idB = envelopeParts(new SessionCipher([SECRET_B]).encrypt('x', sessionKey, AAD))[1] as string;
+    const idA = envelopeParts(new RecordCipher([SECRET_A]).encrypt('x', recordKey, AAD))[1] as string;
+    const idA2 = envelopeParts(new RecordCipher([SECRET_A, SECRET_B]).encrypt('y', randomBytes(32), 'other'))[1];
+    const idB = envelopeParts(new RecordCipher([SECRET_B]).encrypt('x', recordKey, AAD))[1] as string;
     expect(idA).toMatch(/^[A-Za-z0-9_-]+$/);
     expect(idA2).toBe(idA);
     expect(idB).not.toBe(idA);
@@ -136,42 +136,42 @@ describe('SessionCipher', () => {
   });
 
   test('rotation: written under [A], read by [B, A] but not by [B]', () => {
-    const envelope = new SessionCipher([SECRET_A]).encrypt(plaintext, sessionKey, AAD);
-    expect(new SessionCipher([SECRET_B, SECRET_A]).decrypt(envelope, sessionKey, AAD)).toBe(plaintext);
-    expect(new SessionCipher([SECRET_B]).decrypt(envelope, sessionKey, AAD)).toBeUndefined();
+    const envelope = new RecordCipher([SECRET_A]).encrypt(plaintext, recordKey, AAD);
+    expect(new RecordCipher([SECRET_B, SECRET_A]).decrypt(envelope, recordKey, AAD)).toBe(plaintext);
+    expect(new RecordCipher([SECRET_B]).decrypt(envelope, recordKey, AAD)).toBeUndefined();
   });
 
   test('rotation: [B, A] writes under B', () => {
-    const envelope = new SessionCipher([SECRET_B, SECRET_A]).encrypt(plaintext, sessionKey, AAD);
-    expect(new SessionCipher([SECRET_B]).decrypt(envelope, sessionKey, AAD)).toBe(plaintext);
-    expect(new SessionCipher([SECRET_A]).decrypt(envelope, sessionKey, AAD)).toBeUndefined();
+    const envelope = new RecordCipher([SECRET_B, SECRET_A]).encrypt(plaintext, recordKey, AAD);
+    expect(new RecordCipher([SECRET_B]).decrypt(envelope, recordKey, AAD)).toBe(plaintext);
+    expect(new RecordCipher([SECRET_A]).decrypt(envelope, recordKey, AAD)).toBeUndefined();
   });
 
   test('isStale is true only for envelopes not written under the active secret', () => {
-    const underA = new SessionCipher([SECRET_A]).encrypt(plaintext, sessionKey, AAD);
-    expect(new SessionCipher([SECRET_A]).isStale(underA)).toBe(false);
-    expect(new SessionCipher([SECRET_A, SECRET_B]).isStale(underA)).toBe(false);
-    expect(new SessionCipher([SECRET_B, SECRET_A]).isStale(underA)).toBe(true);
-    expect(new SessionCipher([SECRET_B, SECRET_A]).isStale(new SessionCipher([SECRET_B]).encrypt(plaintext, sessionKey, AAD))).toBe(false);
+    const underA = new RecordCipher([SECRET_A]).encrypt(plaintext, recordKey, AAD);
+    expect(new RecordCipher([SECRET_A]).isStale(underA)).toBe(false);
+    expect(new RecordCipher([SECRET_A, SECRET_B]).isStale(underA)).toBe(false);
+    expect(new RecordCipher([SECRET_B, SECRET_A]).isStale(underA)).toBe(true);
+    expect(new RecordCipher([SECRET_B, SECRET_A]).isStale(new RecordCipher([SECRET_B]).encrypt(plaintext, recordKey, AAD))).toBe(false);
   });
 
   test('needs at least one secret', () => {
-    expect(() => new SessionCipher([])).toThrow();
+    expect(() => new RecordCipher([])).toThrow();
   });
 });
 
-describe('session ids', () => {
+describe('handles (session and login-transaction ids)', () => {
   test('a new id is <22-char store id>.<43-char key> and splits back', () => {
-    const sid = newSessionId();
-    expect(sid).toMatch(/^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}$/);
-    const parts = splitSessionId(sid);
-    expect(parts?.storeId).toBe(sid.slice(0, 22));
-    expect(parts?.sessionKey).toHaveLength(32);
-    expect(parts?.sessionKey.toString('base64url')).toBe(sid.slice(23));
+    const handle = newHandle();
+    expect(handle).toMatch(/^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}$/);
+    const parts = parseHandle(handle);
+    expect(parts?.storeId).toBe(handle.slice(0, 22));
+    expect(parts?.recordKey).toHaveLength(32);
+    expect(parts?.recordKey.toString('base64url')).toBe(handle.slice(23));
   });
 
   test('ids do not repeat', () => {
-    const ids = new Set(Array.from({ length: 1000 }, () => newSessionId()));
+    const ids = new Set(Array.from({ length: 1000 }, () => newHandle()));
     expect(ids.size).toBe(1000);
   });
 
@@ -186,8 +186,8 @@ describe('session ids', () => {
     `${'a'.repeat(22)}.${'b'.repeat(42)}=`,
     `${'a'.repeat(21)}/.${'b'.repeat(43)}`,
     `${'a'.repeat(22)}${'b'.repeat(43)}`,
-  ])('%j is malformed', (sid) => {
-    expect(splitSessionId(sid)).toBeUndefined();
+  ])('%j is malformed', (handle) => {
+    expect(parseHandle(handle)).toBeUndefined();
   });
 });
 
@@ -219,7 +219,7 @@ describe('encrypted sessions over a MemoryStore (express-session adapter over th
       tokenType: 'Bearer',
       createdAt: clock,
       absoluteExpiresAt: clock + ABSOLUTE_SEC * 1000,
-      logoutSid: 'logout-sid-value',
+      logoutNonce: 'logout-nonce-value',
       ...overrides,
     };
   }
@@ -228,17 +228,17 @@ describe('encrypted sessions over a MemoryStore (express-session adapter over th
     return { cookie: new session.Cookie(), ...(u ? { user: u } : {}) };
   }
 
-  function get(sid: string): Promise<SessionData | null | undefined> {
-    return new Promise((resolve, reject) => store.get(sid, (err, d) => (err ? reject(err) : resolve(d))));
+  function get(handle: string): Promise<SessionData | null | undefined> {
+    return new Promise((resolve, reject) => store.get(handle, (err, d) => (err ? reject(err) : resolve(d))));
   }
-  function set(sid: string, d: SessionData): Promise<void> {
-    return new Promise((resolve, reject) => store.set(sid, d, (err) => (err ? reject(err) : resolve())));
+  function set(handle: string, d: SessionData): Promise<void> {
+    return new Promise((resolve, reject) => store.set(handle, d, (err) => (err ? reject(err) : resolve())));
   }
-  function touch(sid: string, d: SessionData): Promise<void> {
-    return new Promise((resolve, reject) => store.touch(sid, d, (err) => (err ? reject(err) : resolve())));
+  function touch(handle: string, d: SessionData): Promise<void> {
+    return new Promise((resolve, reject) => store.touch(handle, d, (err) => (err ? reject(err) : resolve())));
   }
-  function destroy(sid: string): Promise<void> {
-    return new Promise((resolve, reject) => store.destroy(sid, (err) => (err ? reject(err) : resolve())));
+  function destroy(handle: string): Promise<void> {
+    return new Promise((resolve, reject) => store.destroy(handle, (err) => (err ? reject(err) : resolve())));
   }
   async function innerExpires(storeId: string): Promise<number> {
     const record = (await innerGet(inner, storeId)) as { cookie?: { expires?: string } } | undefined;
@@ -250,134 +250,143 @@ describe('encrypted sessions over a MemoryStore (express-session adapter over th
     // The fake clock starts at real time: the MemoryStore itself expires records on the real clock.
     clock = Date.now();
     inner = new session.MemoryStore();
-    store = new ExpressSessionStore(new SessionRepository(inner, new SessionCipher([SECRET_A]), { idleTimeoutSec: IDLE_SEC, absoluteTimeoutSec: ABSOLUTE_SEC, now: () => clock }));
+    store = new ExpressSessionStore(new SessionRepository(inner, new RecordCipher([SECRET_A]), { idleTimeoutSec: IDLE_SEC, absoluteTimeoutSec: ABSOLUTE_SEC, now: () => clock }));
+  });
+
+  test('a session written before the logout nonce was renamed (logoutSid) still logs out with its nonce', async () => {
+    const handle = newHandle();
+    const { logoutNonce: _renamed, ...rest } = user();
+    await set(handle, data({ ...rest, logoutSid: 'legacy-nonce' } as unknown as UserSession));
+    const loaded = await get(handle);
+    expect(loaded?.user?.logoutNonce).toBe('legacy-nonce');
+    expect(loaded?.user).not.toHaveProperty('logoutSid');
   });
 
   test('set then get returns the data', async () => {
-    const sid = newSessionId();
+    const handle = newHandle();
     const u = user();
-    await set(sid, data(u));
-    const loaded = await get(sid);
+    await set(handle, data(u));
+    const loaded = await get(handle);
     expect(loaded?.user).toEqual(u);
   });
 
   test('the inner store holds no token, no claim and no session key, keyed by the store id only', async () => {
-    const sid = newSessionId();
-    await set(sid, data(user()));
+    const handle = newHandle();
+    await set(handle, data(user()));
     const all = await innerAll(inner);
-    const { storeId, sessionKey } = splitSessionId(sid) ?? { storeId: '', sessionKey: Buffer.alloc(0) };
+    const { storeId, recordKey } = parseHandle(handle) ?? { storeId: '', recordKey: Buffer.alloc(0) };
     expect(Object.keys(all)).toEqual([innerIdOf(storeId)]);
     const dump = JSON.stringify(all);
-    for (const needle of [ACCESS_TOKEN, REFRESH_TOKEN, ID_TOKEN, 'alice@example.com', 'logout-sid-value', sessionKey.toString('base64url'), sid]) {
+    for (const needle of [ACCESS_TOKEN, REFRESH_TOKEN, ID_TOKEN, 'alice@example.com', 'logout-nonce-value', recordKey.toString('base64url'), handle]) {
       expect(dump).not.toContain(needle);
       expect(dump).not.toContain(Buffer.from(needle).toString('base64'));
     }
     expect(JSON.stringify(all[innerIdOf(storeId)])).toMatch(/"data":"v1\./);
   });
 
-  test('a malformed sid: get returns null without an error', async () => {
+  test('a malformed handle: get returns null without an error', async () => {
     await expect(get('not-a-session-id')).resolves.toBeNull();
     await expect(get('')).resolves.toBeNull();
   });
 
-  test('an unknown sid: get returns null', async () => {
-    await expect(get(newSessionId())).resolves.toBeNull();
+  test('an unknown handle: get returns null', async () => {
+    await expect(get(newHandle())).resolves.toBeNull();
   });
 
   test('the right store id with another session key: null, and the record stays for its owner', async () => {
-    const sid = newSessionId();
-    await set(sid, data(user()));
-    const storeId = sid.slice(0, sid.indexOf('.'));
+    const handle = newHandle();
+    await set(handle, data(user()));
+    const storeId = handle.slice(0, handle.indexOf('.'));
     const forged = `${storeId}.${randomBytes(32).toString('base64url')}`;
     await expect(get(forged)).resolves.toBeNull();
-    expect((await get(sid))?.user?.sub).toBe('alice');
+    expect((await get(handle))?.user?.sub).toBe('alice');
   });
 
   test('a record copied under another store id does not decrypt (AAD binds it)', async () => {
-    const sid = newSessionId();
-    await set(sid, data(user()));
-    const parts = splitSessionId(sid);
+    const handle = newHandle();
+    await set(handle, data(user()));
+    const parts = parseHandle(handle);
     const stored = await innerGet(inner, parts?.storeId ?? '');
     const otherStoreId = randomBytes(16).toString('base64url');
     await new Promise<void>((resolve) => inner.set(otherStoreId, stored as SessionData, () => resolve()));
-    await expect(get(`${otherStoreId}.${parts?.sessionKey.toString('base64url')}`)).resolves.toBeNull();
+    await expect(get(`${otherStoreId}.${parts?.recordKey.toString('base64url')}`)).resolves.toBeNull();
   });
 
   test('a session written under a retired secret is readable after rotation', async () => {
-    const sid = newSessionId();
-    await set(sid, data(user()));
-    const rotated = new ExpressSessionStore(new SessionRepository(inner, new SessionCipher([SECRET_B, SECRET_A]), { idleTimeoutSec: IDLE_SEC, absoluteTimeoutSec: ABSOLUTE_SEC, now: () => clock }));
-    const loaded = await new Promise<SessionData | null | undefined>((resolve) => rotated.get(sid, (_err, d) => resolve(d)));
+    const handle = newHandle();
+    await set(handle, data(user()));
+    const rotated = new ExpressSessionStore(new SessionRepository(inner, new RecordCipher([SECRET_B, SECRET_A]), { idleTimeoutSec: IDLE_SEC, absoluteTimeoutSec: ABSOLUTE_SEC, now: () => clock }));
+    const loaded = await new Promise<SessionData | null | undefined>((resolve) => rotated.get(handle, (_err, d) => resolve(d)));
     expect(loaded?.user?.accessToken).toBe(ACCESS_TOKEN);
-    const dropped = new ExpressSessionStore(new SessionRepository(inner, new SessionCipher([SECRET_B]), { idleTimeoutSec: IDLE_SEC, absoluteTimeoutSec: ABSOLUTE_SEC, now: () => clock }));
-    const none = await new Promise<SessionData | null | undefined>((resolve) => dropped.get(sid, (_err, d) => resolve(d)));
+    const dropped = new ExpressSessionStore(new SessionRepository(inner, new RecordCipher([SECRET_B]), { idleTimeoutSec: IDLE_SEC, absoluteTimeoutSec: ABSOLUTE_SEC, now: () => clock }));
+    const none = await new Promise<SessionData | null | undefined>((resolve) => dropped.get(handle, (_err, d) => resolve(d)));
     expect(none).toBeNull();
   });
 
   test('a session past its absolute deadline is gone, and so is its inner record', async () => {
-    const sid = newSessionId();
-    const storeId = sid.slice(0, sid.indexOf('.'));
-    await set(sid, data(user({ absoluteExpiresAt: clock + 60_000 })));
+    const handle = newHandle();
+    const storeId = handle.slice(0, handle.indexOf('.'));
+    await set(handle, data(user({ absoluteExpiresAt: clock + 60_000 })));
     clock += 59_000;
-    expect((await get(sid))?.user?.sub).toBe('alice');
+    expect((await get(handle))?.user?.sub).toBe('alice');
     clock += 1_000;
-    await expect(get(sid)).resolves.toBeNull();
+    await expect(get(handle)).resolves.toBeNull();
     await expect(innerGet(inner, storeId)).resolves.toBeUndefined();
   });
 
   test('the inner expiry is now + idle when the absolute deadline is further', async () => {
-    const sid = newSessionId();
-    await set(sid, data(user()));
-    expect(await innerExpires(sid.slice(0, 22))).toBe(clock + IDLE_SEC * 1000);
+    const handle = newHandle();
+    await set(handle, data(user()));
+    expect(await innerExpires(handle.slice(0, 22))).toBe(clock + IDLE_SEC * 1000);
   });
 
   test('the inner expiry is the absolute deadline when that comes first', async () => {
-    const sid = newSessionId();
+    const handle = newHandle();
     const deadline = clock + 600_000;
-    await set(sid, data(user({ absoluteExpiresAt: deadline })));
-    expect(await innerExpires(sid.slice(0, 22))).toBe(deadline);
+    await set(handle, data(user({ absoluteExpiresAt: deadline })));
+    expect(await innerExpires(handle.slice(0, 22))).toBe(deadline);
   });
 
   test('without a user the inner expiry is the idle timeout', async () => {
-    const sid = newSessionId();
-    await set(sid, data());
-    expect(await innerExpires(sid.slice(0, 22))).toBe(clock + IDLE_SEC * 1000);
+    const handle = newHandle();
+    await set(handle, data());
+    expect(await innerExpires(handle.slice(0, 22))).toBe(clock + IDLE_SEC * 1000);
   });
 
   test('touch slides the idle expiry, capped by the absolute deadline, and keeps the data', async () => {
-    const sid = newSessionId();
-    const storeId = sid.slice(0, 22);
+    const handle = newHandle();
+    const storeId = handle.slice(0, 22);
     const started = clock;
     const deadline = started + 3600_000;
     const d = data(user({ absoluteExpiresAt: deadline }));
-    await set(sid, d);
+    await set(handle, d);
     expect(await innerExpires(storeId)).toBe(started + IDLE_SEC * 1000);
 
     clock = started + 600_000;
-    await touch(sid, d);
+    await touch(handle, d);
     expect(await innerExpires(storeId)).toBe(started + 600_000 + IDLE_SEC * 1000);
-    expect((await get(sid))?.user?.refreshToken).toBe(REFRESH_TOKEN);
+    expect((await get(handle))?.user?.refreshToken).toBe(REFRESH_TOKEN);
 
     clock = started + 3000_000;
-    await touch(sid, d);
+    await touch(handle, d);
     expect(await innerExpires(storeId)).toBe(deadline);
   });
 
-  test('touch with a malformed sid does nothing and does not fail', async () => {
+  test('touch with a malformed handle does nothing and does not fail', async () => {
     await expect(touch('bad', data())).resolves.toBeUndefined();
     expect(await innerAll(inner)).toEqual({});
   });
 
-  test('set with a malformed sid is an error and stores nothing', async () => {
+  test('set with a malformed handle is an error and stores nothing', async () => {
     await expect(set('bad', data(user()))).rejects.toThrow();
     expect(await innerAll(inner)).toEqual({});
   });
 
   test('destroy removes the record', async () => {
-    const sid = newSessionId();
-    await set(sid, data(user()));
-    await destroy(sid);
-    await expect(get(sid)).resolves.toBeNull();
+    const handle = newHandle();
+    await set(handle, data(user()));
+    await destroy(handle);
+    await expect(get(handle)).resolves.toBeNull();
     expect(await innerAll(inner)).toEqual({});
   });
 });

@@ -3,8 +3,8 @@ import type { IncomingMessage } from 'node:http';
 import { sign } from 'cookie-signature';
 import session from 'express-session';
 import type { GatewayConfig } from '../../src/config/types.ts';
-import { SessionCipher } from '../../src/session/crypto.ts';
-import { newSessionId } from '../../src/session/ids.ts';
+import { RecordCipher } from '../../src/session/record-cipher.ts';
+import { newHandle } from '../../src/session/handles.ts';
 import { LocalInvalidationBus } from '../../src/session/invalidation.ts';
 import { SessionReader } from '../../src/session/reader.ts';
 import { SessionRepository } from '../../src/session/repository.ts';
@@ -15,25 +15,25 @@ const COOKIE = 'bff_session';
 // Only the three settings the reader reads; the rest of the configuration is irrelevant here.
 const config = { cookieName: COOKIE, sessionSecrets: SECRETS, sessionIdleTimeoutSec: 600 } as unknown as GatewayConfig;
 
-async function readerWithSession(): Promise<{ reader: SessionReader; sid: string }> {
-  const store = new SessionRepository(new session.MemoryStore(), new SessionCipher(SECRETS), { idleTimeoutSec: 600, absoluteTimeoutSec: 3600 });
-  const sid = newSessionId();
-  await store.save(sid, { cookie: { originalMaxAge: 600_000 } } as session.SessionData);
-  return { reader: new SessionReader(config, store, new LocalInvalidationBus()), sid };
+async function readerWithSession(): Promise<{ reader: SessionReader; handle: string }> {
+  const store = new SessionRepository(new session.MemoryStore(), new RecordCipher(SECRETS), { idleTimeoutSec: 600, absoluteTimeoutSec: 3600 });
+  const handle = newHandle();
+  await store.save(handle, { cookie: { originalMaxAge: 600_000 } } as session.SessionData);
+  return { reader: new SessionReader(config, store, new LocalInvalidationBus()), handle };
 }
 
 const request = (cookie: string): IncomingMessage => ({ headers: { cookie: `${COOKIE}=${encodeURIComponent(cookie)}` } }) as IncomingMessage;
 
 describe('SessionReader cookie verification (the same as express-session: any configured secret verifies)', () => {
   test.each(SECRETS.map((secret, i) => ({ i, secret })))('a cookie signed with secret #$i loads the session', async ({ secret }) => {
-    const { reader, sid } = await readerWithSession();
-    await expect(reader.load(request(`s:${sign(sid, secret)}`))).resolves.toMatchObject({ sid });
+    const { reader, handle } = await readerWithSession();
+    await expect(reader.load(request(`s:${sign(handle, secret)}`))).resolves.toMatchObject({ handle });
   });
 
   test('a cookie signed with an unknown secret, tampered, unsigned or without the s: prefix loads nothing', async () => {
-    const { reader, sid } = await readerWithSession();
-    const genuine = sign(sid, SECRETS[0] as string);
-    for (const cookie of [`s:${sign(sid, 'some-other-secret')}`, `s:${genuine}x`, `s:${sid}`, genuine, `s:${genuine.slice(0, -1)}`]) {
+    const { reader, handle } = await readerWithSession();
+    const genuine = sign(handle, SECRETS[0] as string);
+    for (const cookie of [`s:${sign(handle, 'some-other-secret')}`, `s:${genuine}x`, `s:${handle}`, genuine, `s:${genuine.slice(0, -1)}`]) {
       await expect(reader.load(request(cookie))).resolves.toBeUndefined();
     }
   });

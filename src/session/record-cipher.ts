@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, scryptSync } from 'node:crypto';
 
 const VERSION = 'v1';
+// The HKDF info of every record ever written: changing it would make them all undecryptable.
 const INFO = Buffer.from('bff-gateway session encryption v1');
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
@@ -12,31 +13,32 @@ interface SessionSecret {
 }
 
 /**
- * AES-256-GCM encryption of session data under a key derived (HKDF-SHA256)
- * from the active server secret and a per-session secret that only the
+ * AES-256-GCM encryption of the records a handle names (sessions and login
+ * transactions) under a key derived (HKDF-SHA256) from the active server
+ * secret and the handle's record key, a per-record secret that only the
  * browser's cookie holds: a store dump without cookies decrypts nothing, and a
  * cookie without the server secret decrypts nothing either.
  */
-export class SessionCipher {
+export class RecordCipher {
   private readonly secrets: readonly SessionSecret[];
 
   constructor(serverSecrets: readonly string[]) {
-    if (serverSecrets.length === 0) throw new Error('SessionCipher needs at least one secret');
+    if (serverSecrets.length === 0) throw new Error('RecordCipher needs at least one secret');
     this.secrets = serverSecrets.map((s) => ({ id: keyId(s), material: Buffer.from(s, 'utf8') }));
   }
 
   /** `aad` binds the ciphertext to its storage key, so one session's blob cannot be replayed as another's. */
-  encrypt(plaintext: string, sessionKey: Buffer, aad: string): string {
+  encrypt(plaintext: string, recordKey: Buffer, aad: string): string {
     const secret = this.secrets[0] as SessionSecret;
     const iv = randomBytes(IV_BYTES);
-    const cipher = createCipheriv('aes-256-gcm', this.key(secret, sessionKey), iv);
+    const cipher = createCipheriv('aes-256-gcm', this.key(secret, recordKey), iv);
     cipher.setAAD(Buffer.from(aad));
     const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]);
     return `${VERSION}.${secret.id}.${iv.toString('base64url')}.${body.toString('base64url')}`;
   }
 
-  /** Undefined for anything that does not decrypt: unknown key, tampering, wrong session key. */
-  decrypt(envelope: string, sessionKey: Buffer, aad: string): string | undefined {
+  /** Undefined for anything that does not decrypt: unknown key, tampering, wrong record key. */
+  decrypt(envelope: string, recordKey: Buffer, aad: string): string | undefined {
     const parts = envelope.split('.');
     if (parts.length !== 4 || parts[0] !== VERSION) return undefined;
     const secret = this.secrets.find((s) => s.id === parts[1]);
@@ -45,7 +47,7 @@ export class SessionCipher {
     const body = Buffer.from(parts[3] as string, 'base64url');
     if (iv.length !== IV_BYTES || body.length < TAG_BYTES) return undefined;
     try {
-      const decipher = createDecipheriv('aes-256-gcm', this.key(secret, sessionKey), iv);
+      const decipher = createDecipheriv('aes-256-gcm', this.key(secret, recordKey), iv);
       decipher.setAAD(Buffer.from(aad));
       decipher.setAuthTag(body.subarray(body.length - TAG_BYTES));
       return Buffer.concat([decipher.update(body.subarray(0, body.length - TAG_BYTES)), decipher.final()]).toString('utf8');
@@ -59,8 +61,8 @@ export class SessionCipher {
     return !envelope.startsWith(`${VERSION}.${(this.secrets[0] as SessionSecret).id}.`);
   }
 
-  private key(secret: SessionSecret, sessionKey: Buffer): Buffer {
-    return Buffer.from(hkdfSync('sha256', secret.material, sessionKey, INFO, 32));
+  private key(secret: SessionSecret, recordKey: Buffer): Buffer {
+    return Buffer.from(hkdfSync('sha256', secret.material, recordKey, INFO, 32));
   }
 }
 
