@@ -1,7 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { pino } from 'pino';
-import * as client from 'openid-client';
 import { createClient } from '@redis/client';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import { withEnvFile, type Env } from '../config/env-file.ts';
@@ -9,6 +8,7 @@ import { resolveSecretFiles } from '../config/secrets.ts';
 import type { GatewayConfig, RedisTopology } from '../config/types.ts';
 import { CONFIG_VARIABLES, describeUnknown, maskUrl, unknownVariables } from '../config/variables.ts';
 import { probeClientCredentials, type CredentialsVerdict } from '../oidc/credentials-probe.ts';
+import { discoverOnce, type ProviderMetadata } from '../oidc/discovery-probe.ts';
 import { createRedisConnection } from '../store/redis-client.ts';
 
 export interface CheckOptions {
@@ -114,12 +114,10 @@ function printConfiguration(config: GatewayConfig, env: Env, write: (line: strin
 }
 
 async function checkIdp(issuer: URL, clientId: string, config: GatewayConfig | undefined, timeoutMs: number, report: (level: Level, text: string) => void): Promise<void> {
-  const options: client.DiscoveryRequestOptions = { timeout: Math.ceil(timeoutMs / 1000) };
-  if (issuer.protocol === 'http:') options.execute = [client.allowInsecureRequests];
-  let metadata: client.ServerMetadata;
+  let metadata: ProviderMetadata;
   const startedAt = performance.now();
   try {
-    metadata = (await client.discovery(issuer, clientId, undefined, undefined, options)).serverMetadata();
+    metadata = await discoverOnce(issuer, clientId, timeoutMs);
   } catch (err) {
     report('FAIL', `BFF_ISSUER_URL: OpenID provider discovery at ${issuer.href} failed: ${reasonOf(err)}`);
     return;
@@ -150,7 +148,7 @@ async function checkIdp(issuer: URL, clientId: string, config: GatewayConfig | u
 }
 
 /** The client credentials as the token endpoint judged them, naming the variable to fix. */
-function reportCredentials(config: GatewayConfig, metadata: client.ServerMetadata, verdict: CredentialsVerdict, report: (level: Level, text: string) => void): void {
+function reportCredentials(config: GatewayConfig, metadata: ProviderMetadata, verdict: CredentialsVerdict, report: (level: Level, text: string) => void): void {
   const variable = config.clientAuthMethod === 'private_key_jwt' ? 'BFF_CLIENT_PRIVATE_KEY' : 'BFF_CLIENT_SECRET';
   const endpoint = metadata.token_endpoint ?? '(none advertised)';
   const quoted = (description: string | undefined): string => (description ? `: "${description}"` : '');

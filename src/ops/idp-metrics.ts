@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import type { CustomFetch } from 'openid-client';
+import type { IdpFetch } from '../oidc/discovery-probe.ts';
 
 export type IdpRequestObserver = (endpoint: string, seconds: number, failed: boolean) => void;
 
@@ -20,7 +20,7 @@ const ENDPOINT_FIELDS: ReadonlyArray<readonly [string, string]> = [
  * passes by, so the labels are the same whatever the provider's URL layout.
  * URLs never become labels: anything unrecognised is `other`.
  */
-export function timedIdpFetch(observe: IdpRequestObserver): CustomFetch {
+export function timedIdpFetch(observe: IdpRequestObserver): IdpFetch {
   const endpoints = new Map<string, string>();
   return async (url, options) => {
     const endpoint = endpointOf(url, endpoints);

@@ -121,3 +121,30 @@ describe('folder layering under src/', () => {
     expect(findCycles(graph).map((cycle) => describeCycle(cycle, graph))).toEqual([]);
   });
 });
+
+/** Files under src/ (relative, with forward slashes) that import `module` or a path inside it. */
+function importersOf(module: string): string[] {
+  return sourceFiles(SRC)
+    .filter((file) => importedModules(file).some((specifier) => specifier === module || specifier.startsWith(`${module}/`)))
+    .map((file) => relative(SRC, file).split(sep).join('/'))
+    .sort();
+}
+
+describe('one seam per library', () => {
+  test('openid-client is imported under src/oidc/ only', () => {
+    const importers = importersOf('openid-client');
+    expect(importers.length).toBeGreaterThan(0);
+    expect(importers.filter((file) => !file.startsWith('oidc/'))).toEqual([]);
+  });
+
+  test("express-session's cookie signature is verified by cookie-signature, in the session reader only", () => {
+    expect(importersOf('cookie-signature')).toEqual(['session/reader.ts']);
+    const hmacUsers = sourceFiles(SRC).filter((file) => /createHmac\(/.test(readFileSync(file, 'utf8')));
+    expect(hmacUsers.map((file) => relative(SRC, file))).toEqual([]);
+  });
+
+  test("connect-redis's key prefix is written in session/keys.ts only", () => {
+    const holders = sourceFiles(SRC).filter((file) => /sess:/.test(readFileSync(file, 'utf8')));
+    expect(holders.map((file) => relative(SRC, file).split(sep).join('/'))).toEqual(['session/keys.ts']);
+  });
+});
