@@ -11,6 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { createClient } from '@redis/client';
 import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { loginThroughGateway } from '../test/support/browser-flow.ts';
@@ -35,6 +36,15 @@ const SESSION_SECRET = randomBytes(48).toString('base64url');
 
 const upstream = await startLeanUpstream();
 const redis = await startRedis();
+const redisClient = createClient({ url: redis.url });
+await redisClient.connect();
+/** Commands Redis has executed since it started, INFO and this client's own excluded. */
+async function redisCommands(): Promise<number> {
+  const info = await redisClient.info('commandstats');
+  let total = 0;
+  for (const match of info.matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)) if (match[1] !== 'info') total += Number(match[2]);
+  return total;
+}
 const sides = await Promise.all([dirA, dirB].map(async (dir) => ({ dir, port: await getFreePort(), adminPort: await getFreePort() })));
 const idp = await startIdp({ redirectUris: sides.map((s) => `http://127.0.0.1:${s.port}/auth/callback`), accessTokenTtl: 3600 });
 const work = mkdtempSync(join(os.tmpdir(), 'bff-ab-'));
@@ -46,6 +56,8 @@ interface Gateway {
   cookie: string;
 }
 interface Measured {
+  /** Redis commands per request (either side's, while only it ran). */
+  redis: number;
   rps: number;
   cpu: number;
   p99: number;
@@ -83,10 +95,12 @@ try {
   }
   const measure = async (g: Gateway, durationSec: number): Promise<Measured> => {
     const before = sampleProcess(g.child.pid);
+    const commandsBefore = await redisCommands();
     const r = await runLoad({ url: g.url, connections, durationSec, headers: { accept: 'application/json', 'x-csrf': '1', cookie: g.cookie }, maxSeconds: durationSec + 30 });
     const after = sampleProcess(g.child.pid);
+    const commands = (await redisCommands()) - commandsBefore - 1;
     if (r.non2xx > 0 || r.errors > 0) throw new Error(`${g.child.name}: ${r.non2xx} non-2xx, ${r.errors} errors`);
-    return { rps: r.rps, cpu: ((after.cpuSeconds - before.cpuSeconds) / r.responses) * 10_000, p99: r.p99Ms };
+    return { redis: commands / r.responses, rps: r.rps, cpu: ((after.cpuSeconds - before.cpuSeconds) / r.responses) * 10_000, p99: r.p99Ms };
   };
   for (const g of gateways) await measure(g, 2);
   const rpsRatios: number[] = [];
@@ -103,7 +117,7 @@ try {
     rpsRatios.push(b.rps / a.rps);
     cpuRatios.push(b.cpu / a.cpu);
     console.log(
-      `round ${round}: A ${thousands(a.rps)} req/s, ${fixed(a.cpu, 2)} CPU s/10k, p99 ${fixed(a.p99, 2)} ms | B ${thousands(b.rps)} req/s, ${fixed(b.cpu, 2)} CPU s/10k, p99 ${fixed(b.p99, 2)} ms | B/A ${fixed(b.rps / a.rps, 3)}`,
+      `round ${round}: A ${thousands(a.rps)} req/s, ${fixed(a.cpu, 2)} CPU s/10k, p99 ${fixed(a.p99, 2)} ms, Redis ${fixed(a.redis, 3)}/req | B ${thousands(b.rps)} req/s, ${fixed(b.cpu, 2)} CPU s/10k, p99 ${fixed(b.p99, 2)} ms, Redis ${fixed(b.redis, 3)}/req | B/A ${fixed(b.rps / a.rps, 3)}`,
     );
   }
   console.log(`\nA = ${dirA}\nB = ${dirB}`);
@@ -112,6 +126,7 @@ try {
 } finally {
   for (const child of children) await child.stop();
   await idp.close();
+  await redisClient.close();
   await redis.stop();
   await upstream.close();
   rmSync(work, { recursive: true, force: true });
