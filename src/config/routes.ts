@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { GATEWAY_OWNED_HEADERS, gatewayOwnsHeader, HOP_BY_HOP_HEADERS } from './reserved-headers.ts';
-import { TOKEN_MODE_TRAITS, TOKEN_MODES, tokenModesWith, type RouteConfig } from './types.ts';
+import { TOKEN_MODE_TRAITS, TOKEN_MODES, tokenModesWith, type ClaimRule, type ClaimValue, type RouteConfig, type RouteRequirement } from './types.ts';
 
 const METHOD = /^[A-Z]+$/;
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
@@ -57,10 +57,49 @@ const routeSchema = z
     timeoutMs: z.number().int().min(1).max(3_600_000).default(30_000),
     passHeaders: z.array(z.string().regex(HEADER_NAME, 'header names must be tokens')).optional(),
     maxConnections: z.number().int().min(1).max(100_000).default(DEFAULT_MAX_CONNECTIONS),
+    audience: z.string().min(1, 'must not be empty').optional(),
+    require: z
+      .object({
+        // Checked by claimRuleProblems, so that a malformed rule is named with its claim.
+        claims: z.record(z.string().min(1, 'claim names must not be empty'), z.unknown()).optional(),
+        acr: z.array(z.string().min(1, 'must not be empty')).min(1, 'must list at least one value').optional(),
+      })
+      .strict()
+      .refine((r) => r.claims !== undefined || r.acr !== undefined, 'must name claims, acr or both')
+      .optional(),
+    stepUp: z
+      .object({
+        acr: z
+          .string()
+          .regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'must be one acr value (no spaces)')
+          .optional(),
+        maxAge: z.number().int('must be whole seconds').min(0).max(31_536_000).optional(),
+      })
+      .strict()
+      .refine((r) => r.acr !== undefined || r.maxAge !== undefined, 'must name acr, maxAge or both')
+      .optional(),
   })
   .strict();
 
 const fileSchema = z.object({ routes: z.array(routeSchema) }).strict();
+
+const CLAIM_VALUE = (value: unknown): value is ClaimValue => typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean';
+
+/** What is wrong with each claim rule of `require.claims` (a value, or a non-empty list of values; never an operator object). */
+function claimRuleProblems(claims: Readonly<Record<string, unknown>>, where: string): { rules: Record<string, ClaimRule>; problems: string[] } {
+  const rules: Record<string, ClaimRule> = {};
+  const problems: string[] = [];
+  for (const [claim, rule] of Object.entries(claims)) {
+    if (CLAIM_VALUE(rule)) rules[claim] = rule;
+    else if (Array.isArray(rule) && rule.length > 0 && rule.every(CLAIM_VALUE)) rules[claim] = rule;
+    else if (Array.isArray(rule)) problems.push(`${where}.require.claims.${claim}: must list at least one string, number or boolean`);
+    else if (rule !== null && typeof rule === 'object') {
+      const operators = Object.keys(rule).map((key) => `"${key}"`);
+      problems.push(`${where}.require.claims.${claim}: unknown operator ${operators.join(', ') || '{}'}: a claim rule is a value (equal) or a list of values (one of)`);
+    } else problems.push(`${where}.require.claims.${claim}: must be a string, number, boolean or a list of them`);
+  }
+  return { rules, problems };
+}
 
 function isAbsoluteUri(text: string): boolean {
   try {
@@ -111,11 +150,30 @@ export function parseRoutes(json: unknown, source: string): { routes: RouteConfi
     if (r.caFile !== undefined && !r.target.startsWith('https:')) problems.push(`${source}: routes.${i}.caFile: only applies to an https target`);
     const caFile = r.caFile === undefined ? undefined : resolve(dirname(source), r.caFile);
     if (caFile !== undefined && r.target.startsWith('https:') && !readable(caFile)) problems.push(`${source}: routes.${i}.caFile: cannot read ${caFile}`);
-    if ((r.scope !== undefined || r.resource !== undefined) && TOKEN_MODE_TRAITS[r.token].withoutUser !== 'client-token') {
-      const modes = tokenModesWith((t) => t.withoutUser === 'client-token').map((mode) => `"${mode}"`);
-      problems.push(`${source}: routes.${i}: scope and resource apply only to token ${modes.join(' or ')}`);
-    }
     const prefix = trimSlash(r.prefix);
+    const where = `${source}: routes.${i} (route ${prefix})`;
+    const traits = TOKEN_MODE_TRAITS[r.token];
+    const quoted = (modes: string[]): string => modes.map((mode) => `"${mode}"`).join(', ');
+    if (r.scope !== undefined && traits.withoutUser !== 'client-token' && !traits.exchangesUserToken) {
+      problems.push(`${where}.scope: applies only to token ${quoted(tokenModesWith((t) => t.withoutUser === 'client-token' || t.exchangesUserToken))}`);
+    }
+    if (r.resource !== undefined && !traits.sendsUserToken && traits.withoutUser !== 'client-token') {
+      problems.push(`${where}.resource: the route sends no token (token "${r.token}"), so it has no audience to choose`);
+    }
+    if (r.audience !== undefined && !traits.exchangesUserToken) problems.push(`${where}.audience: applies only to token ${quoted(tokenModesWith((t) => t.exchangesUserToken))}`);
+    if (traits.exchangesUserToken && r.audience === undefined && r.resource === undefined) {
+      problems.push(`${where}: token "${r.token}" needs "audience" or "resource": the token the user's is exchanged for must be meant for someone`);
+    }
+    const userRequired = traits.sendsUserToken && traits.withoutUser === 'refuse';
+    const needsUser = tokenModesWith((t) => t.sendsUserToken && t.withoutUser === 'refuse');
+    if (r.require !== undefined && !userRequired) problems.push(`${where}.require: needs a signed-in user, so token ${quoted(needsUser)} (not "${r.token}")`);
+    if (r.stepUp !== undefined && !userRequired) problems.push(`${where}.stepUp: needs a signed-in user, so token ${quoted(needsUser)} (not "${r.token}")`);
+    let require: RouteRequirement | undefined;
+    if (r.require !== undefined) {
+      const claims = r.require.claims === undefined ? undefined : claimRuleProblems(r.require.claims, where);
+      if (claims) problems.push(...claims.problems);
+      require = { ...(claims ? { claims: claims.rules } : {}), ...(r.require.acr ? { acr: [...new Set(r.require.acr)] } : {}) };
+    }
     for (const name of r.passHeaders ?? []) {
       if (gatewayOwnsHeader(name)) problems.push(`${source}: routes.${i}.passHeaders (route ${prefix}): "${name}" is set by the gateway itself and can never be passed from the browser`);
     }
@@ -137,6 +195,9 @@ export function parseRoutes(json: unknown, source: string): { routes: RouteConfi
       timeoutMs: r.timeoutMs,
       ...(r.passHeaders?.length ? { passHeaders: new Set(r.passHeaders.map((name) => name.toLowerCase())) } : {}),
       maxConnections: r.maxConnections,
+      ...(r.audience !== undefined ? { audience: r.audience } : {}),
+      ...(require ? { require } : {}),
+      ...(r.stepUp ? { stepUp: { ...(r.stepUp.acr !== undefined ? { acr: r.stepUp.acr } : {}), ...(r.stepUp.maxAge !== undefined ? { maxAge: r.stepUp.maxAge } : {}) } } : {}),
     };
   });
   return { routes, problems };

@@ -1,10 +1,12 @@
-export const TOKEN_MODES = ['user', 'user-optional', 'client', 'user-or-client', 'none'] as const;
+export const TOKEN_MODES = ['user', 'user-optional', 'client', 'user-or-client', 'none', 'exchange'] as const;
 export type TokenMode = (typeof TOKEN_MODES)[number];
 
 /** What a route's token mode sends upstream; the route checks and the proxy both decide from these, never from the mode's name. */
 export interface TokenModeTraits {
   /** The signed-in user's token goes upstream when there is a user (so the session is loaded and kept fresh); `userHeaders` need it. */
   sendsUserToken: boolean;
+  /** The user's token is not sent as it is but exchanged (RFC 8693) for one meant for the route (`audience`, `resource`, `scope`). */
+  exchangesUserToken: boolean;
   /**
    * With no user (none signed in, a mode that ignores the user, or a session
    * the provider ended): refuse with 401, send no token, or send the
@@ -15,11 +17,12 @@ export interface TokenModeTraits {
 
 /** Typed by mode, so that a mode added to TOKEN_MODES without its traits does not compile. */
 export const TOKEN_MODE_TRAITS: Readonly<Record<TokenMode, Readonly<TokenModeTraits>>> = {
-  user: { sendsUserToken: true, withoutUser: 'refuse' },
-  'user-optional': { sendsUserToken: true, withoutUser: 'no-token' },
-  client: { sendsUserToken: false, withoutUser: 'client-token' },
-  'user-or-client': { sendsUserToken: true, withoutUser: 'client-token' },
-  none: { sendsUserToken: false, withoutUser: 'no-token' },
+  user: { sendsUserToken: true, exchangesUserToken: false, withoutUser: 'refuse' },
+  'user-optional': { sendsUserToken: true, exchangesUserToken: false, withoutUser: 'no-token' },
+  client: { sendsUserToken: false, exchangesUserToken: false, withoutUser: 'client-token' },
+  'user-or-client': { sendsUserToken: true, exchangesUserToken: false, withoutUser: 'client-token' },
+  none: { sendsUserToken: false, exchangesUserToken: false, withoutUser: 'no-token' },
+  exchange: { sendsUserToken: true, exchangesUserToken: true, withoutUser: 'refuse' },
 };
 
 /** The modes that have a trait, in TOKEN_MODES order (for messages). */
@@ -36,6 +39,22 @@ export type RedisTopology =
   | { kind: 'cluster'; nodes: readonly string[] }
   | { kind: 'sentinel'; name: string; sentinels: ReadonlyArray<{ host: string; port: number }>; username?: string; password?: string };
 
+/** A claim rule's value: the claim must equal it, or (a list) equal or, for an array claim, share one of the values. */
+export type ClaimValue = string | number | boolean;
+export type ClaimRule = ClaimValue | readonly ClaimValue[];
+
+/** `require`: every claim rule must hold, and the session's `acr` must be one of `acr` when given. */
+export interface RouteRequirement {
+  claims?: Readonly<Record<string, ClaimRule>>;
+  acr?: readonly string[];
+}
+
+/** `stepUp`: the session's login used this `acr`, and/or happened within `maxAge` seconds. */
+export interface StepUpRequirement {
+  acr?: string;
+  maxAge?: number;
+}
+
 export interface RouteConfig {
   /** Normalised prefix, always starting with `/api`, no trailing slash. */
   prefix: string;
@@ -47,9 +66,21 @@ export interface RouteConfig {
   methods?: readonly string[];
   websocket: boolean;
   timeoutMs: number;
-  /** Client-credentials token request parameters (`client` and `user-or-client` routes). */
-  scope?: string;
+  /**
+   * RFC 8707: the audience of the token this route sends, however it is
+   * obtained: the user's token through a refresh-token grant carrying it
+   * (cached in the session per resource), the gateway's client-credentials
+   * token, or the exchanged token.
+   */
   resource?: string;
+  /** Scope of the client-credentials token or of the exchanged token. */
+  scope?: string;
+  /** RFC 8693 `audience` of the exchanged token (`exchange` routes). */
+  audience?: string;
+  /** Authorization on the session's claims before the upstream is called. */
+  require?: RouteRequirement;
+  /** How recently and how strongly the user must have authenticated. */
+  stepUp?: StepUpRequirement;
   /** Static extra headers for the upstream request. */
   headers?: Readonly<Record<string, string>>;
   /** Claims sent as `X-User-<Claim>` headers (with `X-User-Sub`), for upstreams that do not validate JWTs. */

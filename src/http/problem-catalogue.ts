@@ -23,6 +23,11 @@ export const PROBLEM_CATALOGUE = {
   csrf_header_missing: { status: 403, title: 'Forbidden' },
   cross_site_request: { status: 403, title: 'Forbidden' },
   origin_required: { status: 403, title: 'Forbidden' },
+  // What the route allows
+  forbidden: { status: 403, title: 'Forbidden' },
+  step_up_required: { status: 401, title: 'Unauthorized' },
+  step_up_not_declared: { status: 400, title: 'Bad Request' },
+  token_exchange_refused: { status: 403, title: 'Forbidden' },
   // Where to
   not_found: { status: 404, title: 'Not Found' },
   route_not_found: { status: 404, title: 'Not Found' },
@@ -76,9 +81,9 @@ export const STATUS_TITLES: Readonly<Record<number, string>> = {
   504: 'Gateway Timeout',
 };
 
-function problem(code: ProblemCode, detail: string, headers: Record<string, string> = {}): HttpProblem {
+function problem(code: ProblemCode, detail: string, headers: Record<string, string> = {}, members: Record<string, string> = {}): HttpProblem {
   const { status, title } = PROBLEM_CATALOGUE[code];
-  return new HttpProblem(status, code, title, detail, headers);
+  return new HttpProblem(status, code, title, detail, headers, members);
 }
 
 /** Why a front-channel logout request names no sessions to end. */
@@ -106,6 +111,21 @@ export const problems = {
   csrfMissing: (header: string) => problem('csrf_header_missing', `This request must carry the header "${header}: 1" (send it with fetch from the same origin).`),
   crossSite: () => problem('cross_site_request', 'Cross-site requests are refused: call the gateway from a page of its own origin.'),
   originRequired: () => problem('origin_required', 'WebSocket upgrades must carry the Origin header of the gateway.'),
+
+  /** Names the route, never a claim or its value: what the user lacks is not the caller's to learn. */
+  forbidden: (prefix: string) => problem('forbidden', `This session is not allowed to use ${prefix}.`),
+  /** `loginUrl` starts a login that asks for what the route needs and comes back to the caller's page. */
+  stepUpRequired: (loginUrl: string) =>
+    problem(
+      'step_up_required',
+      'This request needs a stronger or more recent sign-in: navigate to loginUrl, then retry.',
+      { 'WWW-Authenticate': 'Bearer error="insufficient_user_authentication"' },
+      { loginUrl },
+    ),
+  stepUpNotDeclared: (parameter: 'acr_values' | 'max_age') =>
+    problem('step_up_not_declared', `${parameter} may only ask for what a route's stepUp declares; use the loginUrl of a step_up_required answer.`),
+  tokenExchangeRefused: (prefix: string) =>
+    problem('token_exchange_refused', `The identity provider refused to exchange this session's token for one meant for ${prefix}; the administrators can find the reason in the gateway log.`),
 
   notFound: (path: string) => problem('not_found', `Nothing is served at ${path}.`),
   webSocketNotFound: () => problem('not_found', 'No WebSocket is served here.'),

@@ -13,12 +13,15 @@ export class HttpProblem extends Error {
   readonly code: ProblemCode;
   readonly title: string;
   readonly headers: Readonly<Record<string, string>>;
-  constructor(status: number, code: ProblemCode, title: string, detail: string, headers: Record<string, string> = {}) {
+  /** Extension members of the problem document (RFC 9457 §3.2), e.g. `loginUrl`. */
+  readonly members: Readonly<Record<string, string>>;
+  constructor(status: number, code: ProblemCode, title: string, detail: string, headers: Record<string, string> = {}, members: Record<string, string> = {}) {
     super(detail);
     this.status = status;
     this.code = code;
     this.title = title;
     this.headers = headers;
+    this.members = members;
   }
 }
 
@@ -45,6 +48,7 @@ export function problemJson(problem: HttpProblem, instance?: string): string {
     status: problem.status,
     detail: problem.message,
     code: problem.code,
+    ...problem.members,
     ...(instance ? { instance } : {}),
   });
 }

@@ -13,6 +13,26 @@ export interface UserSession extends TokenSet {
   logoutNonce: string;
   /** The IdP's `sid` claim, for back-channel logout. */
   idpSid?: string;
+  /** The login's authentication context class (the ID token's `acr`), for `require.acr` and `stepUp`. */
+  acr?: string;
+  /** When the user last actually authenticated (the ID token's `auth_time`), epoch seconds, for `stepUp.maxAge`. */
+  authTime?: number;
+  /**
+   * Tokens meant for one API, next to the session's own: the user's token
+   * with an RFC 8707 `resource`, or one exchanged (RFC 8693) for a route.
+   * Keyed by what was asked for (see tokens/), kept until due.
+   */
+  routeTokens?: Record<string, RouteToken>;
+}
+
+/** A token obtained for one API on the user's behalf. */
+export interface RouteToken {
+  accessToken: string;
+  tokenType: string;
+  /** Epoch milliseconds; absent when the IdP did not say (the token is then kept as long as the session's own). */
+  expiresAt?: number;
+  /** Epoch milliseconds. */
+  issuedAt: number;
 }
 
 declare module 'express-session' {

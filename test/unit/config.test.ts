@@ -485,12 +485,57 @@ describe('routes file', () => {
     expect(loadConfig(baseEnv({ BFF_ROUTES_FILE: path }), cwd).routes[0]?.rewrite).toBe('/');
   });
 
-  test('scope and resource are refused on user routes, and malformed ones anywhere', () => {
-    expect(routesProblems(route({ token: 'user', scope: 'x' }))[0]).toContain('scope and resource apply only to token "client" or "user-or-client"');
+  test('scope is refused on user routes, resource on routes that send no token, and malformed ones anywhere', () => {
+    expect(routesProblems(route({ token: 'user', scope: 'x' }))).toEqual([expect.stringContaining('routes.0 (route /api/orders).scope: applies only to token "client", "user-or-client", "exchange"')]);
+    expect(routesProblems(route({ token: 'none', resource: 'https://orders.example.com' }))).toEqual([expect.stringContaining('routes.0 (route /api/orders).resource: the route sends no token')]);
     const problems = routesProblems(route({ token: 'client', scope: 'two  spaces', resource: 'not a uri' }));
     expect(problems).toHaveLength(2);
     expect(problems.join('\n')).toContain('routes.0.scope');
     expect(problems.join('\n')).toContain('routes.0.resource');
+  });
+
+  test.each(['user', 'user-optional', 'user-or-client'])('resource on a %p route is the audience of the user token (RFC 8707)', (token) => {
+    const path = join(cwd, 'routes-under-test.json');
+    writeFileSync(path, route({ token, resource: 'https://orders.example.com' }));
+    expect(loadConfig(baseEnv({ BFF_ROUTES_FILE: path }), cwd).routes[0]).toMatchObject({ token, resource: 'https://orders.example.com' });
+  });
+
+  test('an exchange route takes audience, resource and scope', () => {
+    const path = join(cwd, 'routes-under-test.json');
+    writeFileSync(path, route({ token: 'exchange', audience: 'orders-api', resource: 'https://orders.example.com', scope: 'orders:read' }));
+    expect(loadConfig(baseEnv({ BFF_ROUTES_FILE: path }), cwd).routes[0]).toMatchObject({ token: 'exchange', audience: 'orders-api', resource: 'https://orders.example.com', scope: 'orders:read' });
+  });
+
+  test('require and stepUp are parsed as written', () => {
+    const path = join(cwd, 'routes-under-test.json');
+    writeFileSync(path, route({ require: { claims: { groups: ['admin', 'ops'], email_verified: true, level: 3 }, acr: ['gold', 'gold'] }, stepUp: { acr: 'gold', maxAge: 300 } }));
+    expect(loadConfig(baseEnv({ BFF_ROUTES_FILE: path }), cwd).routes[0]).toMatchObject({
+      require: { claims: { groups: ['admin', 'ops'], email_verified: true, level: 3 }, acr: ['gold'] },
+      stepUp: { acr: 'gold', maxAge: 300 },
+    });
+  });
+
+  test.each([
+    ['exchange without audience or resource', { token: 'exchange' }, 'routes.0 (route /api/orders): token "exchange" needs "audience" or "resource"'],
+    ['audience on a user route', { audience: 'orders-api' }, 'routes.0 (route /api/orders).audience: applies only to token "exchange"'],
+    ['a resource that is not an absolute URI', { resource: 'orders' }, 'routes.0.resource: must be an absolute URI'],
+    ['a resource with a fragment', { resource: 'https://orders.example.com/#x' }, 'routes.0.resource: must be an absolute URI'],
+    ['an unknown claims operator', { require: { claims: { groups: { $in: ['admin'] } } } }, 'routes.0 (route /api/orders).require.claims.groups: unknown operator "$in"'],
+    ['an empty claims list', { require: { claims: { groups: [] } } }, 'require.claims.groups: must list at least one'],
+    ['a claims list holding an object', { require: { claims: { groups: ['admin', { not: 'x' }] } } }, 'require.claims.groups: must list at least one string, number or boolean'],
+    ['a null claim rule', { require: { claims: { groups: null } } }, 'require.claims.groups: must be a string, number, boolean or a list of them'],
+    ['an empty require', { require: {} }, 'routes.0.require: must name claims, acr or both'],
+    ['an unknown require member', { require: { acr: ['gold'], roles: ['admin'] } }, 'routes.0.require: Unrecognized key: "roles"'],
+    ['an empty acr list', { require: { acr: [] } }, 'routes.0.require.acr: must list at least one value'],
+    ['require on a user-optional route', { token: 'user-optional', require: { acr: ['gold'] } }, '.require: needs a signed-in user, so token "user", "exchange"'],
+    ['stepUp on a client route', { token: 'client', stepUp: { maxAge: 60 } }, '.stepUp: needs a signed-in user'],
+    ['an empty stepUp', { stepUp: {} }, 'routes.0.stepUp: must name acr, maxAge or both'],
+    ['a stepUp maxAge that is not whole seconds', { stepUp: { maxAge: 1.5 } }, 'routes.0.stepUp.maxAge: must be whole seconds'],
+    ['a negative stepUp maxAge', { stepUp: { maxAge: -1 } }, 'routes.0.stepUp.maxAge'],
+    ['a stepUp acr with a space', { stepUp: { acr: 'gold silver' } }, 'routes.0.stepUp.acr: must be one acr value'],
+  ])('a route with %s is refused, by name', (_name, extra, expected) => {
+    const problems = routesProblems(route(extra));
+    expect(problems).toEqual([expect.stringContaining(expected)]);
   });
 
   test('an unknown token mode is refused, listing the valid ones', () => {

@@ -10,8 +10,12 @@ import { SessionStoreError, StoreUnavailableError } from '../../src/store/errors
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const CODES = Object.keys(PROBLEM_CATALOGUE) as ProblemCode[];
-/** Every code has an underscore: that is how the README's list is told apart from the other words it quotes (`code`, `iss`). */
-const CODE_SHAPE = /^[a-z]+(?:_[a-z]+)+$/;
+/**
+ * Every code has an underscore, or is one of the few one-word codes named here: that is how the README's
+ * list is told apart from the other words it quotes (`code`, `iss`).
+ */
+const ONE_WORD_CODES = new Set(['forbidden']);
+const CODE_SHAPE = { test: (word: string): boolean => /^[a-z]+(?:_[a-z]+)+$/.test(word) || ONE_WORD_CODES.has(word) };
 
 /** The codes quoted in the README's paragraph that starts "Errors from the gateway are …" (it runs to the next blank line). */
 function readmeCodes(): string[] {
