@@ -5,7 +5,7 @@ import { createClient } from '@redis/client';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import { withEnvFile, type Env } from '../config/env-file.ts';
 import { resolveSecretFiles } from '../config/secrets.ts';
-import type { GatewayConfig, RedisTopology } from '../config/types.ts';
+import type { GatewayConfig, RedisTopology, RouteRequirement } from '../config/types.ts';
 import { CONFIG_VARIABLES, describeUnknown, maskUrl, unknownVariables } from '../config/variables.ts';
 import { probeClientCredentials, type CredentialsVerdict } from '../oidc/credentials-probe.ts';
 import { discoverOnce, type ProviderMetadata } from '../oidc/discovery-probe.ts';
@@ -108,9 +108,20 @@ function printConfiguration(config: GatewayConfig, env: Env, write: (line: strin
       `timeout=${route.timeoutMs}ms`,
       ...(route.scope ? [`scope="${route.scope}"`] : []),
       ...(route.resource ? [`resource=${route.resource}`] : []),
+      ...(route.audience ? [`audience=${route.audience}`] : []),
+      ...(route.require ? [`require=${describeRequirement(route.require)}`] : []),
+      ...(route.stepUp
+        ? [`stepUp=${[route.stepUp.acr !== undefined ? `acr:${route.stepUp.acr}` : '', route.stepUp.maxAge !== undefined ? `maxAge:${route.stepUp.maxAge}s` : ''].filter(Boolean).join(',')}`]
+        : []),
     ];
     write(`  ${route.prefix} -> ${upstream.origin}${route.rewrite ?? route.prefix}  ${attributes.join('  ')}`);
   }
+}
+
+/** Which claims a route's rule looks at (not the values it wants: who may pass is no business of a check's output) and the acr values it allows. */
+function describeRequirement(requirement: RouteRequirement): string {
+  const parts = [...(requirement.claims ? [`claims(${Object.keys(requirement.claims).join(',')})`] : []), ...(requirement.acr ? [`acr(${requirement.acr.join(',')})`] : [])];
+  return parts.join('+');
 }
 
 async function checkIdp(issuer: URL, clientId: string, config: GatewayConfig | undefined, timeoutMs: number, report: (level: Level, text: string) => void): Promise<void> {

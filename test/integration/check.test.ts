@@ -31,7 +31,15 @@ beforeAll(async () => {
   redis = await startRedis();
   closedPort = await getFreePort();
   dir = mkdtempSync(join(tmpdir(), 'bff-check-'));
-  writeFileSync(join(dir, 'routes.json'), JSON.stringify({ routes: [{ prefix: '/api/orders', target: 'http://orders:8080', rewrite: '/v1/orders', token: 'user', methods: ['GET', 'POST'] }] }));
+  writeFileSync(
+    join(dir, 'routes.json'),
+    JSON.stringify({
+      routes: [
+        { prefix: '/api/orders', target: 'http://orders:8080', rewrite: '/v1/orders', token: 'user', methods: ['GET', 'POST'] },
+        { prefix: '/api/admin', target: 'http://admin:8080', token: 'user', require: { claims: { groups: ['admin'], email_verified: true }, acr: ['gold'] }, stepUp: { acr: 'gold', maxAge: 300 } },
+      ],
+    }),
+  );
   writeFileSync(join(dir, 'bad-routes.json'), JSON.stringify({ routes: [{ prefix: '/orders', target: 'http://orders:8080', token: 'user' }] }));
   writeFileSync(join(dir, 'client-secret'), `${TEST_CLIENT_SECRET}\n`);
   good = {
@@ -76,6 +84,10 @@ describe('a good configuration', () => {
     expect(output).toMatch(/BFF_SESSION_IDLE_TIMEOUT +1800s \(default\)/);
     expect(output).toMatch(/BFF_COOKIE_NAME +__Host-bff \(default\)/);
     expect(output).toContain('/api/orders -> http://orders:8080/v1/orders  token=user  methods=GET,POST  websocket=no  timeout=30000ms');
+    // The claims a rule looks at, not the values it wants: which groups may pass is not for the output of a check.
+    expect(output).toContain(
+      '/api/admin -> http://admin:8080/api/admin  token=user  methods=any  websocket=no  timeout=30000ms  require=claims(groups,email_verified)+acr(gold)  stepUp=acr:gold,maxAge:300s',
+    );
     expect(output).toMatch(/ok {4}BFF_CLIENT_SECRET: the token endpoint accepted the client credentials \(client_secret_basic;/);
     expectNoSecret(output);
   });
