@@ -23,6 +23,13 @@ export const REFRESH_BACKOFF_MS = 5_000;
 
 export type { Freshness, RefreshOutcome, RefreshStats, RouteTokenOutcome, TokenRefresherDeps } from './refresher-deps.ts';
 
+/** Operators search the log for these (docs/operations.md quotes the first). */
+const FAILED_MESSAGES = {
+  refresh: 'token refresh failed; session kept',
+  resource: 'resource-bound token request failed; session kept',
+  exchange: 'token exchange failed; session kept',
+} as const;
+
 /** A session read under its lock: what the work does, it does to `current`, and writes under `fence`. */
 interface Held {
   handle: string;
@@ -264,7 +271,7 @@ export class TokenRefresher {
   }
 
   private async transient(held: Held, failure: IdpError, event: 'refresh' | 'resource' | 'exchange'): Promise<Unavailable> {
-    this.deps.logger.warn({ event, outcome: 'error', reason: failure.reason, status: failure.status, retryInMs: this.backoffMs }, 'token request failed; session kept');
+    this.deps.logger.warn({ event, outcome: 'error', reason: failure.reason, status: failure.status, retryInMs: this.backoffMs }, FAILED_MESSAGES[event]);
     // Best effort: without the marker the next request asks the IdP again, which is what happened before it existed.
     await this.deps.locks.set(backoffKey(held.storeId), String(Date.now() + this.backoffMs), this.backoffMs).catch(() => undefined);
     return { kind: 'unavailable', retryAfterSec: Math.ceil(this.backoffMs / 1000) };
@@ -275,7 +282,7 @@ export class TokenRefresher {
     const until = Number(await forSession(this.deps.locks.get(backoffKey(storeId))));
     const leftMs = Number.isFinite(until) ? Math.max(0, until - Date.now()) : 0;
     if (leftMs <= 0) return undefined;
-    this.deps.logger.debug({ event: 'refresh', outcome: 'backoff', retryInMs: leftMs }, 'token request not attempted: the IdP failed moments ago; session kept');
+    this.deps.logger.debug({ event: 'refresh', outcome: 'backoff', retryInMs: leftMs }, 'token refresh not attempted: it failed moments ago; session kept');
     return { kind: 'unavailable', retryAfterSec: Math.max(1, Math.ceil(leftMs / 1000)) };
   }
 }
