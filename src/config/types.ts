@@ -25,6 +25,17 @@ export const TOKEN_MODE_TRAITS: Readonly<Record<TokenMode, Readonly<TokenModeTra
   exchange: { sendsUserToken: true, exchangesUserToken: true, withoutUser: 'refuse' },
 };
 
+/**
+ * The RFC 8707 resource the user's own token is bound to on this route (a
+ * refresh-token grant carrying `resource`), or undefined when the route sends
+ * the session's token as it is, or exchanges it (`resource` is then the
+ * exchange's parameter).
+ */
+export function userTokenResource(route: { token: TokenMode; resource?: string }): string | undefined {
+  const traits = TOKEN_MODE_TRAITS[route.token];
+  return traits.sendsUserToken && !traits.exchangesUserToken ? route.resource : undefined;
+}
+
 /** The modes that have a trait, in TOKEN_MODES order (for messages). */
 export function tokenModesWith(has: (traits: TokenModeTraits) => boolean): TokenMode[] {
   return TOKEN_MODES.filter((mode) => has(TOKEN_MODE_TRAITS[mode]));

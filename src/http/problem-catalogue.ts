@@ -28,6 +28,7 @@ export const PROBLEM_CATALOGUE = {
   step_up_required: { status: 401, title: 'Unauthorized' },
   step_up_not_declared: { status: 400, title: 'Bad Request' },
   token_exchange_refused: { status: 403, title: 'Forbidden' },
+  route_token_refused: { status: 403, title: 'Forbidden' },
   // Where to
   not_found: { status: 404, title: 'Not Found' },
   route_not_found: { status: 404, title: 'Not Found' },
@@ -126,6 +127,9 @@ export const problems = {
     problem('step_up_not_declared', `${parameter} may only ask for what a route's stepUp declares; use the loginUrl of a step_up_required answer.`),
   tokenExchangeRefused: (prefix: string) =>
     problem('token_exchange_refused', `The identity provider refused to exchange this session's token for one meant for ${prefix}; the administrators can find the reason in the gateway log.`),
+  /** A `resource` the IdP will not bind this session's token to (RFC 8707 `invalid_target`): configuration, not the session, is at fault. */
+  routeTokenRefused: (prefix: string) =>
+    problem('route_token_refused', `The identity provider refused to issue this session a token for the resource of ${prefix}; the administrators can find the reason in the gateway log.`),
 
   notFound: (path: string) => problem('not_found', `Nothing is served at ${path}.`),
   webSocketNotFound: () => problem('not_found', 'No WebSocket is served here.'),

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import * as client from 'openid-client';
-import type { GatewayConfig } from '../config/types.ts';
-import type { TokenSet } from './token-set.ts';
+import { userTokenResource, type GatewayConfig } from '../config/types.ts';
+import type { ExchangeTarget, TokenSet } from './token-set.ts';
 import { classifyIdpError } from './classify.ts';
 import { clientAuthentication } from './client-auth.ts';
 import { IdpInvalidResponseError, IdpUnavailableError, isIdpError, type IdpEndpoint } from './errors.ts';
@@ -24,6 +24,9 @@ export interface LoginResult {
 const PROTOCOL_CLAIMS = new Set(['nonce', 'at_hash', 'c_hash', 's_hash', 'auth_time', 'azp', 'aud', 'iss', 'iat', 'exp', 'nbf', 'jti']);
 
 const MAX_RETRY_DELAY_MS = 30_000;
+/** RFC 8693 §2.1 and §3. */
+const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 /** openid-client's timeout is in seconds. */
 const IDP_TIMEOUT_SEC = 10;
 
@@ -43,9 +46,16 @@ export class OidcClient {
   private closed = false;
   /** Replaces the global fetch for every request to the IdP (the gateway times them for its metrics). */
   private readonly fetch: client.CustomFetch | undefined;
+  /**
+   * RFC 8707 resources that routes bind the user's token to: named at login,
+   * since an IdP may refuse (oidc-provider does) a refresh-token grant for a
+   * resource that the authorization request did not name.
+   */
+  private readonly resources: readonly string[];
 
   constructor(config: GatewayConfig, logger: Logger, fetch?: client.CustomFetch) {
     this.config = config;
+    this.resources = [...new Set(config.routes.map(userTokenResource).filter((resource) => resource !== undefined))];
     this.logger = logger;
     this.fetch = fetch;
   }
@@ -113,9 +123,10 @@ export class OidcClient {
       code_challenge_method: 'S256',
     };
     if (options.prompt) parameters.prompt = options.prompt;
+    const request = withResources(parameters, this.resources);
     const url = configuration.serverMetadata().pushed_authorization_request_endpoint
-      ? await client.buildAuthorizationUrlWithPAR(configuration, parameters)
-      : client.buildAuthorizationUrl(configuration, parameters);
+      ? await client.buildAuthorizationUrlWithPAR(configuration, request)
+      : client.buildAuthorizationUrl(configuration, request);
     return { url: url.href, checks };
   }
 
@@ -163,8 +174,17 @@ export class OidcClient {
    * Refresh-token grant. A response without a new refresh token keeps the
    * old one; with rotation the new one replaces it.
    */
-  refresh(refreshToken: string): Promise<TokenSet> {
-    return asIdpFailure('token', async () => tokenSet(await client.refreshTokenGrant(this.current(), refreshToken)));
+  refresh(refreshToken: string, resource?: string): Promise<TokenSet> {
+    return asIdpFailure('token', async () => tokenSet(await client.refreshTokenGrant(this.current(), refreshToken, resource === undefined ? undefined : { resource })));
+  }
+
+  /** RFC 8693: the user's access token exchanged for one meant for `target`, with the gateway's client authentication. */
+  exchange(subjectToken: string, target: ExchangeTarget): Promise<TokenSet> {
+    const parameters: Record<string, string> = { subject_token: subjectToken, subject_token_type: ACCESS_TOKEN_TYPE, requested_token_type: ACCESS_TOKEN_TYPE };
+    if (target.audience !== undefined) parameters.audience = target.audience;
+    if (target.resource !== undefined) parameters.resource = target.resource;
+    if (target.scope !== undefined) parameters.scope = target.scope;
+    return asIdpFailure('token', async () => tokenSet(await client.genericGrantRequest(this.current(), TOKEN_EXCHANGE_GRANT, parameters)));
   }
 
   /** The gateway's own token (client-credentials grant). */
@@ -202,6 +222,14 @@ export class OidcClient {
     if (idToken) parameters.id_token_hint = idToken;
     return client.buildEndSessionUrl(configuration, parameters).href;
   }
+}
+
+/** The authorization request with one `resource` parameter per resource (RFC 8707 §2), or as it is when there are none. */
+function withResources(parameters: Record<string, string>, resources: readonly string[]): Record<string, string> | URLSearchParams {
+  if (resources.length === 0) return parameters;
+  const request = new URLSearchParams(parameters);
+  for (const resource of resources) request.append('resource', resource);
+  return request;
 }
 
 function tokenSet(response: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers): TokenSet {

@@ -12,3 +12,10 @@ export interface TokenSet {
   tokenType: string;
   scope?: string;
 }
+
+/** What a token exchange (RFC 8693 §2.1) asks the IdP for. */
+export interface ExchangeTarget {
+  audience?: string;
+  resource?: string;
+  scope?: string;
+}

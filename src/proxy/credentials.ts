@@ -2,9 +2,11 @@ import type { IncomingMessage } from 'node:http';
 import { TOKEN_MODE_TRAITS, type RouteConfig } from '../config/types.ts';
 import { problems } from '../http/problem-catalogue.ts';
 import { HttpProblem } from '../http/problem.ts';
-import type { SessionReader } from '../session/reader.ts';
+import type { LoadedSession, SessionReader } from '../session/reader.ts';
+import type { UserSession } from '../session/types.ts';
 import type { ClientTokenCache } from '../tokens/client-credentials.ts';
-import type { Freshness, TokenRefresher } from '../tokens/refresher.ts';
+import type { Freshness, RouteTokenOutcome, TokenRefresher } from '../tokens/refresher.ts';
+import { routeTokenSpec, type RouteTokenSpec } from '../tokens/route-tokens.ts';
 import { userHeaders } from './headers.ts';
 
 export interface Credentials {
@@ -34,9 +36,11 @@ export class UpstreamCredentials {
   }
 
   async forRoute(route: RouteConfig, req: IncomingMessage): Promise<Credentials | HttpProblem> {
-    const { sendsUserToken, withoutUser } = TOKEN_MODE_TRAITS[route.token];
+    const { sendsUserToken, exchangesUserToken, withoutUser } = TOKEN_MODE_TRAITS[route.token];
     if (sendsUserToken) {
-      const found = await this.userCredentials(route, req);
+      // A property check on the hot path: only routes with a token of their own look one up.
+      const spec = route.resource !== undefined || exchangesUserToken ? routeTokenSpec(route) : undefined;
+      const found = await this.userCredentials(route, req, spec);
       if (found !== undefined) {
         // A session the provider ended (401) falls back to what the mode sends without a user; any other problem (an IdP outage) is answered.
         if (!(found instanceof HttpProblem) || withoutUser === 'refuse' || found.status !== 401) return found;
@@ -53,10 +57,11 @@ export class UpstreamCredentials {
   }
 
   /** The signed-in user's fresh token (and headers), the problem that stopped it, or undefined when there is no user. */
-  private async userCredentials(route: RouteConfig, req: IncomingMessage): Promise<Credentials | HttpProblem | undefined> {
+  private async userCredentials(route: RouteConfig, req: IncomingMessage, spec: RouteTokenSpec | undefined): Promise<Credentials | HttpProblem | undefined> {
     const session = await this.sessions.load(req);
     const user = session?.data.user;
     if (session && user) {
+      if (spec) return this.routeCredentials(route, spec, session, user);
       const fresh = await this.refresher.fresh(session.handle, user);
       if (fresh.kind === 'fresh') {
         // Activity slides the idle timeout only once the request can go ahead: a refresh that failed is no activity.
@@ -72,6 +77,18 @@ export class UpstreamCredentials {
     return undefined;
   }
 
+  /** The route's own token (`resource` or `exchange`), cached in the session, or the problem that stopped it. */
+  private async routeCredentials(route: RouteConfig, spec: RouteTokenSpec, session: LoadedSession, user: UserSession): Promise<Credentials | HttpProblem> {
+    const outcome = await this.refresher.routeToken(session.handle, user, spec);
+    if (outcome.kind !== 'fresh') return routeTokenProblem(outcome, route.prefix, spec);
+    this.sessions.touch(session);
+    return {
+      accessToken: outcome.token.accessToken,
+      handle: session.handle,
+      ...(route.userHeaders ? { user: userHeaders(outcome.user.sub, outcome.user.claims, route.userHeaders) } : {}),
+    };
+  }
+
   private async client(route: RouteConfig): Promise<Credentials | HttpProblem> {
     try {
       return { accessToken: await this.clientTokens.get(route.scope, route.resource) };
@@ -80,6 +97,11 @@ export class UpstreamCredentials {
       throw err;
     }
   }
+}
+
+function routeTokenProblem(outcome: Exclude<RouteTokenOutcome, { kind: 'fresh' }>, prefix: string, spec: RouteTokenSpec): HttpProblem {
+  if (outcome.kind !== 'refused') return freshnessProblem(outcome);
+  return spec.grant === 'exchange' ? problems.tokenExchangeRefused(prefix) : problems.routeTokenRefused(prefix);
 }
 
 /** The answer for a request whose session could not get a fresh access token. */

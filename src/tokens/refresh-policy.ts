@@ -13,6 +13,15 @@ const RETRY_LATER_ERRORS = new Set(['temporarily_unavailable', 'slow_down']);
  * session is kept and the refresh tried again after a back-off.
  */
 export function refreshFailureEndsSession(failure: IdpError): boolean {
+  return idpSaidNo(failure);
+}
+
+/**
+ * The IdP refused for good (an OAuth error that is not "not now"), as opposed
+ * to a transient failure worth retrying after a back-off. The same line for
+ * every grant the gateway sends for a session: refresh, resource, exchange.
+ */
+export function idpSaidNo(failure: IdpError): boolean {
   if (failure.kind !== 'refused') return false;
   if (failure.status !== undefined && (failure.status === 429 || failure.status >= 500)) return false;
   return !RETRY_LATER_ERRORS.has(failure.error);

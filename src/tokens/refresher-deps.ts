@@ -1,7 +1,9 @@
 import type { SessionData } from 'express-session';
-import type { TokenSet } from '../oidc/token-set.ts';
+import type { Logger } from 'pino';
+import type { ExchangeTarget, TokenSet } from '../oidc/token-set.ts';
 import type { LockFence, ReplaceResult } from '../session/records.ts';
 import type { SessionOwner } from '../session/session-index.ts';
+import type { RouteToken, UserSession } from '../session/types.ts';
 
 /*
  * Exactly what TokenRefresher needs from the rest of the gateway, so that its
@@ -13,7 +15,10 @@ import type { SessionOwner } from '../session/session-index.ts';
 
 /** The IdP's refresh-token grant. Failures are rejected with the errors of `src/oidc/errors.ts`. */
 export interface RefreshGrant {
-  refresh(refreshToken: string): Promise<TokenSet>;
+  /** With `resource` (RFC 8707), the access token is meant for that resource only. */
+  refresh(refreshToken: string, resource?: string): Promise<TokenSet>;
+  /** RFC 8693 token exchange of the user's access token for one meant for `target`. */
+  exchange(subjectToken: string, target: ExchangeTarget): Promise<TokenSet>;
   /** The issuer names the session owner in the sid/sub index: a sub or sid is unique only per issuer. */
   metadata(): { issuer: string };
 }
@@ -48,4 +53,49 @@ export interface RefreshLocks {
   get(key: string): Promise<string | undefined>;
   /** Sets a back-off marker that expires after `ttlMs`. */
   set(key: string, value: string, ttlMs: number): Promise<void>;
+}
+
+/**
+ * What became of a request's need for a fresh access token. Plain outcomes:
+ * the proxy path (`src/proxy/credentials.ts`) turns them into HTTP answers.
+ */
+export type Freshness =
+  /** The tokens are fresh (refreshed now, by another request, or not due yet). */
+  | { kind: 'fresh'; user: UserSession }
+  /** The IdP refused the refresh: the session has been ended everywhere. */
+  | { kind: 'ended'; reason: string }
+  /** The session is gone (logged out, expired) or the cookie names none. */
+  | { kind: 'gone' }
+  /** The access token has expired and there is no refresh token to renew it. */
+  | { kind: 'expired' }
+  /** The IdP cannot answer now (or failed moments ago): the session is kept; try again after `retryAfterSec`. */
+  | { kind: 'unavailable'; retryAfterSec: number };
+
+/** What became of a request's need for a route's own token (`resource` or `exchange` routes, see route-tokens.ts). */
+export type RouteTokenOutcome =
+  | { kind: 'fresh'; user: UserSession; token: RouteToken }
+  | Exclude<Freshness, { kind: 'fresh' }>
+  /** The IdP will not issue this session a token for the route (its error code, for the log); the session is kept. */
+  | { kind: 'refused'; reason: string };
+
+export type RefreshOutcome = 'success' | 'refused' | 'error';
+
+export interface RefreshStats {
+  /** Refresh grants this instance sent, by outcome: success, refused (the session ended), error (transient). */
+  onRefresh?(outcome: RefreshOutcome): void;
+  /** A request that needed a refresh got its tokens from another request's refresh instead. */
+  onShared?(): void;
+}
+
+export interface TokenRefresherDeps {
+  grant: RefreshGrant;
+  sessions: FencedSessions;
+  /** Ends a session the IdP refused, with its index entries. */
+  ender: SessionTerminator;
+  locks: RefreshLocks;
+  skewMs: number;
+  logger: Logger;
+  stats?: RefreshStats;
+  /** Default REFRESH_BACKOFF_MS. */
+  backoffMs?: number;
 }

@@ -1,16 +1,17 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { SessionData } from 'express-session';
-import type { Logger } from 'pino';
 import { IdpInvalidResponseError, isIdpError, type IdpError } from '../oidc/errors.ts';
 import { refreshBackoffKey as backoffKey, refreshLockKey } from '../session/keys.ts';
 import { parseHandle } from '../session/handles.ts';
 import { forSession } from '../store/errors.ts';
 import type { UserSession } from '../session/types.ts';
 import { isExpired, needsRefresh } from './freshness.ts';
-import { refreshFailureEndsSession } from './refresh-policy.ts';
+import { idpSaidNo } from './refresh-policy.ts';
 import type { TokenSet } from '../oidc/token-set.ts';
 import { absoluteDeadline } from '../session/lifetime.ts';
-import type { FencedSessions, RefreshGrant, RefreshLocks, SessionTerminator } from './refresher-deps.ts';
+import type { LockFence } from '../session/records.ts';
+import type { Freshness, RouteTokenOutcome, TokenRefresherDeps } from './refresher-deps.ts';
+import { refusedForTheResource, routeTokenDue, subjectTokenRefused, toRouteToken, type RouteTokenSpec } from './route-tokens.ts';
 
 /** Longer than the IdP request timeout (10 s), so a lock cannot expire under a refresh still in flight. */
 const LOCK_TTL_MS = 15_000;
@@ -20,50 +21,36 @@ const POLL_MS = 25;
 /** After a transient failure, the IdP is not asked again for that session (on any instance) for this long. */
 export const REFRESH_BACKOFF_MS = 5_000;
 
-/**
- * What became of a request's need for a fresh access token. Plain outcomes:
- * the proxy path (`src/proxy/credentials.ts`) turns them into HTTP answers.
- */
-export type Freshness =
-  /** The tokens are fresh (refreshed now, by another request, or not due yet). */
-  | { kind: 'fresh'; user: UserSession }
-  /** The IdP refused the refresh: the session has been ended everywhere. */
-  | { kind: 'ended'; reason: string }
-  /** The session is gone (logged out, expired) or the cookie names none. */
-  | { kind: 'gone' }
-  /** The access token has expired and there is no refresh token to renew it. */
-  | { kind: 'expired' }
-  /** The IdP cannot answer now (or failed moments ago): the session is kept; try again after `retryAfterSec`. */
-  | { kind: 'unavailable'; retryAfterSec: number };
+export type { Freshness, RefreshOutcome, RefreshStats, RouteTokenOutcome, TokenRefresherDeps } from './refresher-deps.ts';
 
-export type RefreshOutcome = 'success' | 'refused' | 'error';
+/** Operators search the log for these (docs/operations.md quotes the first). */
+const FAILED_MESSAGES = {
+  refresh: 'token refresh failed; session kept',
+  resource: 'resource-bound token request failed; session kept',
+  exchange: 'token exchange failed; session kept',
+} as const;
 
-export interface RefreshStats {
-  /** Refresh grants this instance sent, by outcome: success, refused (the session ended), error (transient). */
-  onRefresh?(outcome: RefreshOutcome): void;
-  /** A request that needed a refresh got its tokens from another request's refresh instead. */
-  onShared?(): void;
+/** A session read under its lock: what the work does, it does to `current`, and writes under `fence`. */
+interface Held {
+  handle: string;
+  storeId: string;
+  fence: LockFence;
+  current: SessionData & { user: UserSession };
 }
 
-export interface TokenRefresherDeps {
-  grant: RefreshGrant;
-  sessions: FencedSessions;
-  /** Ends a session the IdP refused, with its index entries. */
-  ender: SessionTerminator;
-  locks: RefreshLocks;
-  skewMs: number;
-  logger: Logger;
-  stats?: RefreshStats;
-  /** Default REFRESH_BACKOFF_MS. */
-  backoffMs?: number;
-}
+type Gone = { kind: 'gone' };
+type Unavailable = { kind: 'unavailable'; retryAfterSec: number };
+const GONE: Gone = { kind: 'gone' };
 
 /**
- * Keeps a session's access token fresh, refreshing it at most once however
- * many requests ask at the same time: requests on this instance share one
- * promise, and instances share a Redis lock after which the session is read
- * again, so that an instance that waited uses the tokens another one stored.
- * A refresh that failed transiently leaves a short-lived marker in the store,
+ * Keeps a session's tokens fresh — its own access token and the route tokens
+ * cached beside it — asking the IdP at most once however many requests need
+ * the same token at the same time: requests on this instance share one
+ * promise, and instances share one Redis lock per session after which the
+ * session is read again, so that an instance that waited uses what another
+ * one stored. Every grant for a session (refresh, resource, exchange) runs
+ * under that one lock, since with rotation each may replace the refresh token.
+ * A grant that failed transiently leaves a short-lived marker in the store,
  * so that a failing IdP is asked at most once per back-off per session,
  * across instances.
  */
@@ -71,6 +58,7 @@ export class TokenRefresher {
   private readonly deps: TokenRefresherDeps;
   private readonly backoffMs: number;
   private readonly inflight = new Map<string, Promise<Freshness>>();
+  private readonly routeInflight = new Map<string, Promise<RouteTokenOutcome>>();
 
   constructor(deps: TokenRefresherDeps) {
     this.deps = deps;
@@ -83,78 +71,92 @@ export class TokenRefresher {
     if (!needsRefresh(user, now, this.deps.skewMs)) return { kind: 'fresh', user };
     if (!user.refreshToken) return isExpired(user, now) ? { kind: 'expired' } : { kind: 'fresh', user };
     const storeId = parseHandle(handle)?.storeId;
-    if (!storeId) return { kind: 'gone' };
+    if (!storeId) return GONE;
     let shared = this.inflight.get(storeId);
     if (shared) {
       this.deps.stats?.onShared?.();
       return shared;
     }
-    shared = this.refreshOnce(handle, storeId).finally(() => this.inflight.delete(storeId));
+    const done = (current: UserSession): Freshness | undefined => {
+      if (needsRefresh(current, Date.now(), this.deps.skewMs)) return undefined;
+      this.deps.stats?.onShared?.();
+      return { kind: 'fresh', user: current };
+    };
+    shared = this.underSessionLock(handle, storeId, done, (held) => this.refreshHoldingLock(held)).finally(() => this.inflight.delete(storeId));
     this.inflight.set(storeId, shared);
     return shared;
   }
 
-  private async refreshOnce(handle: string, storeId: string): Promise<Freshness> {
-    const { locks } = this.deps;
+  /** The route's own token (cached in the session until due), or what prevents it. */
+  async routeToken(handle: string, user: UserSession, spec: RouteTokenSpec): Promise<RouteTokenOutcome> {
+    const cached = this.cachedRouteToken(user, spec);
+    if (cached) return cached;
+    const storeId = parseHandle(handle)?.storeId;
+    if (!storeId) return GONE;
+    const flight = `${storeId}\n${spec.key}`;
+    let shared = this.routeInflight.get(flight);
+    if (shared) return shared;
+    const work = (held: Held): Promise<RouteTokenOutcome> => (spec.grant === 'resource' ? this.resourceHoldingLock(held, spec) : this.exchangeHoldingLock(held, spec));
+    shared = this.underSessionLock(handle, storeId, (current) => this.cachedRouteToken(current, spec), work).finally(() => this.routeInflight.delete(flight));
+    this.routeInflight.set(flight, shared);
+    return shared;
+  }
+
+  private cachedRouteToken(user: UserSession, spec: RouteTokenSpec): RouteTokenOutcome | undefined {
+    const token = user.routeTokens?.[spec.key];
+    return token && !routeTokenDue(token, Date.now(), this.deps.skewMs) ? { kind: 'fresh', user, token } : undefined;
+  }
+
+  /**
+   * The one place the session lock is taken. Holding it, the session is read
+   * again and `work` runs only if that read is not `done` already; without
+   * it, the request waits for the holder, reads the session again and uses
+   * what the holder stored, or tries for the lock itself.
+   */
+  private async underSessionLock<T>(handle: string, storeId: string, done: (user: UserSession) => T | undefined, work: (held: Held) => Promise<T>): Promise<T | Gone | Unavailable> {
+    const { locks, sessions } = this.deps;
     const lockKey = refreshLockKey(storeId);
     const giveUpAt = Date.now() + WAIT_LIMIT_MS;
     for (;;) {
       const token = await forSession(locks.acquireLock(lockKey, LOCK_TTL_MS));
       if (token !== undefined) {
         try {
-          return await this.refreshHoldingLock(handle, storeId, { key: lockKey, token });
+          const current = await sessions.load(handle);
+          if (!current?.user) return GONE;
+          return done(current.user) ?? (await work({ handle, storeId, fence: { key: lockKey, token }, current: { ...current, user: current.user } }));
         } finally {
           await locks.releaseLock(lockKey, token).catch(() => undefined);
         }
       }
-      // Another instance is refreshing this session: wait for it, then use what it stored.
+      // Another request holds the session's lock: wait for it, then use what it stored.
       while (await forSession(locks.isLocked(lockKey))) {
         if (Date.now() > giveUpAt) return { kind: 'unavailable', retryAfterSec: Math.ceil(this.backoffMs / 1000) };
         await delay(POLL_MS);
       }
-      const current = await this.deps.sessions.load(handle);
-      if (!current?.user) return { kind: 'gone' };
-      if (!needsRefresh(current.user, Date.now(), this.deps.skewMs)) {
-        this.deps.stats?.onShared?.();
-        return { kind: 'fresh', user: current.user };
-      }
+      const current = await sessions.load(handle);
+      if (!current?.user) return GONE;
+      const result = done(current.user);
+      if (result !== undefined) return result;
     }
   }
 
-  private async refreshHoldingLock(handle: string, storeId: string, fence: { key: string; token: string }): Promise<Freshness> {
-    const { sessions, grant, locks, logger, stats } = this.deps;
-    // Read again under the lock: the tokens may have been refreshed since this request loaded them.
-    const current: SessionData | undefined = await sessions.load(handle);
-    const user = current?.user;
-    if (!current || !user) return { kind: 'gone' };
-    if (!needsRefresh(user, Date.now(), this.deps.skewMs)) {
-      stats?.onShared?.();
-      return { kind: 'fresh', user };
-    }
-    if (!user.refreshToken) return { kind: 'expired' };
-    // Under the lock, so that the instance that set it has released the lock only after setting it.
-    const backoffLeftMs = await this.backoffLeft(storeId);
-    if (backoffLeftMs > 0) {
-      logger.debug({ event: 'refresh', outcome: 'backoff', retryInMs: backoffLeftMs }, 'token refresh not attempted: it failed moments ago; session kept');
-      return { kind: 'unavailable', retryAfterSec: Math.max(1, Math.ceil(backoffLeftMs / 1000)) };
-    }
+  private async refreshHoldingLock(held: Held): Promise<Freshness> {
+    if (!held.current.user.refreshToken) return { kind: 'expired' };
+    return (await this.backoff(held.storeId)) ?? this.renew(held);
+  }
 
+  /** Holding the lock: the refresh-token grant, whether or not the access token is due, and the write. */
+  private async renew(held: Held): Promise<Freshness> {
+    const { grant, logger, stats } = this.deps;
+    const { user } = held.current;
+    if (!user.refreshToken) return { kind: 'expired' };
     let tokens: TokenSet;
     try {
       tokens = await grant.refresh(user.refreshToken);
     } catch (err) {
-      const failure: IdpError = isIdpError(err) ? err : new IdpInvalidResponseError('unexpected_error', undefined, err);
-      if (refreshFailureEndsSession(failure)) {
-        stats?.onRefresh?.('refused');
-        logger.info({ event: 'refresh', outcome: 'refused', reason: failure.reason, status: failure.status }, 'refresh token rejected; session ended');
-        await this.deps.ender.end(storeId, { issuer: grant.metadata().issuer, sub: user.sub, ...(user.idpSid ? { idpSid: user.idpSid } : {}) });
-        return { kind: 'ended', reason: failure.reason };
-      }
-      stats?.onRefresh?.('error');
-      logger.warn({ event: 'refresh', outcome: 'error', reason: failure.reason, status: failure.status, retryInMs: this.backoffMs }, 'token refresh failed; session kept');
-      // Best effort: without the marker the next request asks the IdP again, which is what happened before it existed.
-      await locks.set(backoffKey(storeId), String(Date.now() + this.backoffMs), this.backoffMs).catch(() => undefined);
-      return { kind: 'unavailable', retryAfterSec: Math.ceil(this.backoffMs / 1000) };
+      const failure = asIdpError(err);
+      stats?.onRefresh?.(idpSaidNo(failure) ? 'refused' : 'error');
+      return idpSaidNo(failure) ? this.endSession(held, failure, 'refresh') : this.transient(held, failure, 'refresh');
     }
     stats?.onRefresh?.('success');
     const updated: UserSession = {
@@ -165,19 +167,126 @@ export class TokenRefresher {
       idToken: tokens.idToken ?? user.idToken,
       absoluteExpiresAt: absoluteDeadline(user.absoluteExpiresAt, tokens.refreshTokenExpiresAt),
     };
-    const written = await sessions.replace(handle, { ...current, user: updated }, fence);
-    if (written === 'gone') {
-      // Logged out while the refresh was in flight: do not bring the session back.
-      return { kind: 'gone' };
-    }
-    if (written === 'lost-lock') logger.warn({ event: 'refresh' }, 'refresh lock expired before the new tokens were stored; they serve this request only');
+    if ((await this.store(held, updated)) === 'gone') return GONE;
     logger.debug({ event: 'refresh', outcome: 'success' }, 'tokens refreshed');
     return { kind: 'fresh', user: updated };
   }
 
-  /** Milliseconds until the session's back-off ends; 0 when there is none. */
-  private async backoffLeft(storeId: string): Promise<number> {
-    const until = Number(await forSession(this.deps.locks.get(backoffKey(storeId))));
-    return Number.isFinite(until) ? Math.max(0, until - Date.now()) : 0;
+  /** RFC 8707: a refresh-token grant carrying `resource`; its access token is the route's, a rotated refresh token the session's. */
+  private async resourceHoldingLock(held: Held, spec: RouteTokenSpec & { grant: 'resource' }): Promise<RouteTokenOutcome> {
+    const { grant, logger } = this.deps;
+    const { user } = held.current;
+    if (!user.refreshToken) {
+      logger.warn(
+        { event: 'route_token', grant: 'resource', outcome: 'refused', reason: 'no_refresh_token' },
+        'a resource route needs a refresh token; the IdP issued none at login (offline_access?)',
+      );
+      return { kind: 'refused', reason: 'no_refresh_token' };
+    }
+    const blocked = await this.backoff(held.storeId);
+    if (blocked) return blocked;
+    let tokens: TokenSet;
+    try {
+      tokens = await grant.refresh(user.refreshToken, spec.resource);
+    } catch (err) {
+      const failure = asIdpError(err);
+      if (refusedForTheResource(failure)) return this.refused(failure, 'resource');
+      return idpSaidNo(failure) ? this.endSession(held, failure, 'resource') : this.transient(held, failure, 'resource');
+    }
+    return this.storeRouteToken(held, spec, tokens, {
+      refreshToken: tokens.refreshToken ?? user.refreshToken,
+      absoluteExpiresAt: absoluteDeadline(user.absoluteExpiresAt, tokens.refreshTokenExpiresAt),
+    });
   }
+
+  /**
+   * RFC 8693: the session's access token (renewed first when due) exchanged
+   * for the route's. A subject token the IdP calls dead is renewed once, and
+   * the exchange tried once more.
+   */
+  private async exchangeHoldingLock(held: Held, spec: RouteTokenSpec & { grant: 'exchange' }): Promise<RouteTokenOutcome> {
+    const blocked = await this.backoff(held.storeId);
+    if (blocked) return blocked;
+    let user = held.current.user;
+    const now = Date.now();
+    if (needsRefresh(user, now, this.deps.skewMs) && user.refreshToken) {
+      const renewed = await this.renew(held);
+      if (renewed.kind !== 'fresh') return renewed;
+      user = renewed.user;
+    } else if (isExpired(user, now)) {
+      return { kind: 'expired' };
+    }
+    const { audience, resource, scope } = spec;
+    const target = { ...(audience !== undefined ? { audience } : {}), ...(resource !== undefined ? { resource } : {}), ...(scope !== undefined ? { scope } : {}) };
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await this.storeRouteToken(held, spec, await this.deps.grant.exchange(user.accessToken, target), {});
+      } catch (err) {
+        const failure = asIdpError(err);
+        if (attempt === 1 && subjectTokenRefused(failure)) {
+          this.deps.logger.info({ event: 'token_exchange', outcome: 'subject_refused', reason: failure.reason }, "the IdP refused the session's access token for an exchange; renewing it once");
+          const renewed = await this.renew(held);
+          if (renewed.kind !== 'fresh') return renewed;
+          user = renewed.user;
+          continue;
+        }
+        return idpSaidNo(failure) ? this.refused(failure, 'exchange') : this.transient(held, failure, 'exchange');
+      }
+    }
+  }
+
+  private async storeRouteToken(held: Held, spec: RouteTokenSpec, tokens: TokenSet, sessionChanges: Partial<UserSession>): Promise<RouteTokenOutcome> {
+    const token = toRouteToken(tokens, Date.now());
+    const { user } = held.current;
+    const updated: UserSession = { ...user, ...sessionChanges, routeTokens: { ...user.routeTokens, [spec.key]: token } };
+    if ((await this.store(held, updated)) === 'gone') return GONE;
+    this.deps.logger.debug({ event: 'route_token', grant: spec.grant, outcome: 'success' }, 'route token obtained');
+    return { kind: 'fresh', user: updated, token };
+  }
+
+  /** Writes the session under the fence; what was written is what later work under the same lock builds on. */
+  private async store(held: Held, user: UserSession): Promise<'ok' | 'gone'> {
+    const written = await this.deps.sessions.replace(held.handle, { ...held.current, user }, held.fence);
+    // Logged out while the grant was in flight: do not bring the session back.
+    if (written === 'gone') return 'gone';
+    if (written === 'lost-lock') this.deps.logger.warn({ event: 'refresh' }, 'refresh lock expired before the new tokens were stored; they serve this request only');
+    held.current = { ...held.current, user };
+    return 'ok';
+  }
+
+  private async endSession(held: Held, failure: IdpError, event: 'refresh' | 'resource'): Promise<{ kind: 'ended'; reason: string }> {
+    const { logger, grant } = this.deps;
+    const { user } = held.current;
+    logger.info({ event, outcome: 'refused', reason: failure.reason, status: failure.status }, 'refresh token rejected; session ended');
+    await this.deps.ender.end(held.storeId, { issuer: grant.metadata().issuer, sub: user.sub, ...(user.idpSid ? { idpSid: user.idpSid } : {}) });
+    return { kind: 'ended', reason: failure.reason };
+  }
+
+  private refused(failure: IdpError, grant: 'resource' | 'exchange'): { kind: 'refused'; reason: string } {
+    this.deps.logger.warn(
+      { event: 'route_token', grant, outcome: 'refused', reason: failure.reason, status: failure.status },
+      `the IdP refused the ${grant === 'resource' ? 'resource-bound token' : 'token exchange'} for a route; session kept`,
+    );
+    return { kind: 'refused', reason: failure.reason };
+  }
+
+  private async transient(held: Held, failure: IdpError, event: 'refresh' | 'resource' | 'exchange'): Promise<Unavailable> {
+    this.deps.logger.warn({ event, outcome: 'error', reason: failure.reason, status: failure.status, retryInMs: this.backoffMs }, FAILED_MESSAGES[event]);
+    // Best effort: without the marker the next request asks the IdP again, which is what happened before it existed.
+    await this.deps.locks.set(backoffKey(held.storeId), String(Date.now() + this.backoffMs), this.backoffMs).catch(() => undefined);
+    return { kind: 'unavailable', retryAfterSec: Math.ceil(this.backoffMs / 1000) };
+  }
+
+  /** Under the lock, so that the instance that set the marker has released the lock only after setting it. */
+  private async backoff(storeId: string): Promise<Unavailable | undefined> {
+    const until = Number(await forSession(this.deps.locks.get(backoffKey(storeId))));
+    const leftMs = Number.isFinite(until) ? Math.max(0, until - Date.now()) : 0;
+    if (leftMs <= 0) return undefined;
+    this.deps.logger.debug({ event: 'refresh', outcome: 'backoff', retryInMs: leftMs }, 'token refresh not attempted: it failed moments ago; session kept');
+    return { kind: 'unavailable', retryAfterSec: Math.max(1, Math.ceil(leftMs / 1000)) };
+  }
+}
+
+function asIdpError(err: unknown): IdpError {
+  return isIdpError(err) ? err : new IdpInvalidResponseError('unexpected_error', undefined, err);
 }

@@ -2,7 +2,19 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
-import { Provider, type Account, type AdapterFactory, type ClientAuthMethod, type ClientMetadata, type Configuration, type JWK, type JWKS, type KoaContextWithOIDC } from 'oidc-provider';
+import {
+  errors,
+  Provider,
+  type Account,
+  type AdapterFactory,
+  type ClientAuthMethod,
+  type ClientMetadata,
+  type Configuration,
+  type JWK,
+  type JWKS,
+  type KoaContextWithOIDC,
+  type ResourceServer,
+} from 'oidc-provider';
 import { createIdpStorage } from './idp-storage.ts';
 import { ProgrammableTokenEndpoint } from './token-endpoint.ts';
 
@@ -49,7 +61,16 @@ export type IdpOptions = {
   backchannelLogout?: boolean;
   /** Put the `sid` claim in ID tokens and logout tokens (back-channel logout with the session required); default true. */
   sidClaim?: boolean;
+  /** Seconds; default `accessTokenTtl`. Lifetime of resource-bound (RFC 8707) and exchanged (RFC 8693) access tokens. */
+  routeTokenTtl?: number;
 };
+
+/** RFC 8693 token exchange, which oidc-provider does not implement: the test IdP registers its own grant. */
+export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+
+/** How the token-exchange grant answers: issue (default), refuse with an OAuth error, or fail with a 500. */
+export type ExchangeBehaviour = { kind: 'issue' } | { kind: 'refuse'; error: 'invalid_target' | 'invalid_request' | 'invalid_grant' } | { kind: 'fail' };
 
 /** Successful requests, counted from provider events, to prove what the gateway did (or did not do). */
 export type IdpCounts = {
@@ -58,6 +79,10 @@ export type IdpCounts = {
   clientCredentials: number;
   par: number;
   revocation: number;
+  /** Refresh-token grants carrying `resource` (also counted in `refreshToken`). */
+  resourceRefresh: number;
+  /** Token-exchange grants that issued a token. */
+  tokenExchange: number;
 };
 
 export type IntrospectionResponse = { active: boolean; [claim: string]: unknown };
@@ -71,6 +96,12 @@ export type TestIdp = {
   nextAccount: string;
   /** Accounts that no longer exist: their refresh tokens fail with invalid_grant. */
   readonly disabledAccounts: Set<string>;
+  /** Resource indicators the IdP does not know (`invalid_target` at authorization and token requests). */
+  readonly unknownResources: Set<string>;
+  /** What the next token exchanges do; `{ kind: 'issue' }` unless a test says otherwise. */
+  exchange: ExchangeBehaviour;
+  /** Seconds that resource-bound and exchanged tokens issued from now on live (option `routeTokenTtl`). */
+  routeTokenTtl: number;
   readonly counts: IdpCounts;
   /** The key that signs ID and logout tokens, to forge tokens the gateway must accept. */
   readonly signingKey: { kid: string; alg: 'RS256'; privateKey: KeyObject };
@@ -122,8 +153,11 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
   }
   const tokenEndpoint = new ProgrammableTokenEndpoint(() => ({ port: tokenPort }));
 
-  const counts: IdpCounts = { authorizationCode: 0, refreshToken: 0, clientCredentials: 0, par: 0, revocation: 0 };
+  const counts: IdpCounts = { authorizationCode: 0, refreshToken: 0, clientCredentials: 0, par: 0, revocation: 0, resourceRefresh: 0, tokenExchange: 0 };
   const disabledAccounts = new Set<string>();
+  const unknownResources = new Set<string>();
+  // Read when a token is issued, so that a test can shorten the life of the next route tokens.
+  let routeTokenTtl = (): number => options.routeTokenTtl ?? options.accessTokenTtl ?? 300;
   const signingKey = testSigningKey();
   const storage = createIdpStorage();
   // oidc-provider structuredClones static clients; in a test runner's VM context the clone's objects come from the host
@@ -137,6 +171,8 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
       signingKey.jwk,
       disabledAccounts,
       storage,
+      unknownResources,
+      () => routeTokenTtl(),
     ),
   );
   for (const registered of withKeys) await storage('Client').upsert(registered.client_id, { ...registered });
@@ -168,6 +204,9 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
     provider,
     nextAccount: 'alice',
     disabledAccounts,
+    unknownResources,
+    exchange: { kind: 'issue' },
+    routeTokenTtl: options.routeTokenTtl ?? options.accessTokenTtl ?? 300,
     counts,
     tokenEndpoint,
     signingKey: { kid: SIGNING_KEY_ID, alg: 'RS256', privateKey: signingKey.privateKey },
@@ -203,6 +242,8 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
     },
   };
 
+  registerTokenExchange(provider, idp);
+  routeTokenTtl = () => idp.routeTokenTtl;
   const callback = provider.callback();
   onTokenRequest = (req, res) => void callback(req, res);
   onRequest = (req, res) => {
@@ -222,7 +263,15 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
   return idp;
 }
 
-function configure(options: IdpOptions, clients: ClientMetadata[], signingJwk: JWK, disabledAccounts: ReadonlySet<string>, storage: AdapterFactory): Configuration {
+function configure(
+  options: IdpOptions,
+  clients: ClientMetadata[],
+  signingJwk: JWK,
+  disabledAccounts: ReadonlySet<string>,
+  storage: AdapterFactory,
+  unknownResources: ReadonlySet<string>,
+  routeTokenTtl: () => number,
+): Configuration {
   const accessTokenTtl = options.accessTokenTtl ?? 300;
   const refreshTokenTtl = options.refreshTokenTtl ?? 14 * 24 * 3600;
   return {
@@ -251,6 +300,16 @@ function configure(options: IdpOptions, clients: ClientMetadata[], signingJwk: J
       backchannelLogout: { enabled: options.backchannelLogout ?? true },
       clientCredentials: { enabled: true },
       pushedAuthorizationRequests: { enabled: options.par ?? true },
+      // RFC 8707: any resource a test names (but those in `unknownResources`) is a resource server taking RS256 JWTs with aud = the resource.
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: async (_ctx, _client, oneOf) => oneOf,
+        useGrantedResource: async () => false,
+        getResourceServerInfo: async (_ctx, indicator) => {
+          if (unknownResources.has(indicator)) throw new errors.InvalidTarget();
+          return resourceServer(indicator, routeTokenTtl());
+        },
+      },
     },
     claims: {
       acr: null,
@@ -269,7 +328,8 @@ function configure(options: IdpOptions, clients: ClientMetadata[], signingJwk: J
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     rotateRefreshToken: options.rotateRefreshToken ?? false,
     ttl: {
-      AccessToken: () => accessTokenTtl,
+      // A resource server's own lifetime (route tokens) wins, as in oidc-provider's default policy.
+      AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? accessTokenTtl,
       ClientCredentials: () => accessTokenTtl,
       AuthorizationCode: () => 60,
       IdToken: () => 3600,
@@ -369,8 +429,54 @@ async function loggedOutPage(ctx: KoaContextWithOIDC): Promise<void> {
 function countGrant(counts: IdpCounts, ctx: KoaContextWithOIDC): void {
   const grantType = ctx.oidc.params?.grant_type;
   if (grantType === 'authorization_code') counts.authorizationCode += 1;
-  else if (grantType === 'refresh_token') counts.refreshToken += 1;
-  else if (grantType === 'client_credentials') counts.clientCredentials += 1;
+  else if (grantType === 'refresh_token') {
+    counts.refreshToken += 1;
+    if (ctx.oidc.params?.resource) counts.resourceRefresh += 1;
+  } else if (grantType === 'client_credentials') counts.clientCredentials += 1;
+  else if (grantType === TOKEN_EXCHANGE_GRANT) counts.tokenExchange += 1;
+}
+
+function resourceServer(audience: string, ttl: number): ResourceServer {
+  return { scope: 'api:read api:write', audience, accessTokenTTL: ttl, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'RS256' } } };
+}
+
+type ExchangeParams = { subject_token?: string; subject_token_type?: string; requested_token_type?: string; audience?: string };
+
+/**
+ * RFC 8693 token exchange as a resource server's IdP would do it: the subject
+ * token must be an access token this IdP issued, still valid and of a grant
+ * not revoked (else `invalid_grant`); the new one is an RS256 JWT whose `aud`
+ * is the `audience` (else the `resource`), for the same user. The client must
+ * be registered with the grant type. `idp.exchange` makes it refuse or fail.
+ */
+function registerTokenExchange(provider: Provider, idp: TestIdp): void {
+  provider.registerGrantType<ExchangeParams>(
+    TOKEN_EXCHANGE_GRANT,
+    async (ctx) => {
+      const behaviour = idp.exchange;
+      if (behaviour.kind === 'fail') throw new Error('test IdP told to fail token exchanges');
+      if (behaviour.kind === 'refuse') throw new errors.CustomOIDCProviderError(behaviour.error, 'the test IdP was told to refuse');
+      const { subject_token: subjectToken, subject_token_type: subjectType, requested_token_type: requestedType, audience, resource, scope } = ctx.oidc.params;
+      if (!subjectToken || subjectType !== ACCESS_TOKEN_TYPE) throw new errors.InvalidRequest('subject_token of type access_token required');
+      if (requestedType !== undefined && requestedType !== ACCESS_TOKEN_TYPE) throw new errors.InvalidRequest('only access tokens are issued');
+      if (Array.isArray(resource)) throw new errors.InvalidTarget('one resource at most');
+      if (!audience && !resource) throw new errors.InvalidTarget('audience or resource required');
+      if (resource && idp.unknownResources.has(resource)) throw new errors.InvalidTarget();
+      const subject = await provider.AccessToken.find(subjectToken);
+      if (!subject || subject.isExpired || !(await provider.Grant.find(subject.grantId))) throw new errors.InvalidGrant('subject token is invalid, expired or revoked');
+      const target = audience ?? (resource as string);
+      const token = new provider.AccessToken({ accountId: subject.accountId, client: ctx.oidc.client, grantId: subject.grantId, gty: 'token-exchange', ...(scope ? { scope } : {}) });
+      token.resourceServer = new provider.ResourceServer(resource ?? `urn:test-idp:audience:${target}`, resourceServer(target, idp.routeTokenTtl));
+      ctx.body = {
+        access_token: await token.save(),
+        issued_token_type: ACCESS_TOKEN_TYPE,
+        token_type: 'Bearer',
+        expires_in: token.expiration,
+        ...(scope ? { scope } : {}),
+      };
+    },
+    ['subject_token', 'subject_token_type', 'requested_token_type', 'audience', 'resource', 'scope', 'actor_token', 'actor_token_type'],
+  );
 }
 
 let sharedKey: { privateKey: KeyObject; jwk: JWK } | undefined;

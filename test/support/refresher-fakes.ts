@@ -1,5 +1,5 @@
 import type { SessionData } from 'express-session';
-import type { TokenSet } from '../../src/oidc/token-set.ts';
+import type { ExchangeTarget, TokenSet } from '../../src/oidc/token-set.ts';
 import { parseHandle } from '../../src/session/handles.ts';
 import type { LockFence, ReplaceResult } from '../../src/session/records.ts';
 import type { SessionOwner } from '../../src/session/session-index.ts';
@@ -116,14 +116,30 @@ export class FakeEnder implements SessionTerminator {
   }
 }
 
-/** An IdP whose answer each test scripts; `calls` holds the refresh tokens it was sent. */
+/**
+ * An IdP whose answers each test scripts; `calls` holds the refresh tokens of
+ * plain refreshes, `resourceCalls` and `exchangeCalls` what the route-token grants sent.
+ */
 export class FakeGrant implements RefreshGrant {
   readonly calls: string[] = [];
+  readonly resourceCalls: Array<{ refreshToken: string; resource: string }> = [];
+  readonly exchangeCalls: Array<{ subjectToken: string; target: ExchangeTarget }> = [];
   answer: (refreshToken: string) => Promise<TokenSet> = () => Promise.reject(new Error('no answer scripted'));
+  resourceAnswer: (refreshToken: string, resource: string) => Promise<TokenSet> = () => Promise.reject(new Error('no answer scripted'));
+  exchangeAnswer: (subjectToken: string, target: ExchangeTarget) => Promise<TokenSet> = () => Promise.reject(new Error('no answer scripted'));
 
-  refresh(refreshToken: string): Promise<TokenSet> {
+  refresh(refreshToken: string, resource?: string): Promise<TokenSet> {
+    if (resource !== undefined) {
+      this.resourceCalls.push({ refreshToken, resource });
+      return this.resourceAnswer(refreshToken, resource);
+    }
     this.calls.push(refreshToken);
     return this.answer(refreshToken);
+  }
+
+  exchange(subjectToken: string, target: ExchangeTarget): Promise<TokenSet> {
+    this.exchangeCalls.push({ subjectToken, target });
+    return this.exchangeAnswer(subjectToken, target);
   }
 
   metadata(): { issuer: string } {

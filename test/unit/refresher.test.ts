@@ -6,7 +6,8 @@ import type { TokenSet } from '../../src/oidc/token-set.ts';
 import { refreshLockKey } from '../../src/session/keys.ts';
 import { newHandle } from '../../src/session/handles.ts';
 import type { UserSession } from '../../src/session/types.ts';
-import { TokenRefresher } from '../../src/tokens/refresher.ts';
+import { TokenRefresher, type RouteTokenOutcome } from '../../src/tokens/refresher.ts';
+import type { RouteTokenSpec } from '../../src/tokens/route-tokens.ts';
 import { deferred, FakeEnder, FakeGrant, FakeLocks, FakeSessions, storeIdOf, until } from '../support/refresher-fakes.ts';
 
 /*
@@ -50,7 +51,7 @@ function world(options: { backoffMs?: number; stored?: UserSession } = {}) {
   const sessions = new FakeSessions(locks);
   const ender = new FakeEnder(sessions);
   const grant = new FakeGrant();
-  const logs: Array<{ level: number; msg: string }> = [];
+  const logs: Array<{ level: number; msg: string; [field: string]: unknown }> = [];
   const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line) as { level: number; msg: string }) });
   const handle = newHandle();
   const loaded = options.stored ?? user();
@@ -231,5 +232,130 @@ describe('TokenRefresher', () => {
     expect(w.sessions.writes).toBe(0);
     expect(w.sessions.stored(w.handle)?.user).toEqual(w.loaded);
     expect(w.logs).toContainEqual(expect.objectContaining({ level: 40, msg: expect.stringContaining('they serve this request only') }));
+  });
+});
+
+describe('TokenRefresher: route tokens', () => {
+  const RESOURCE: RouteTokenSpec = { grant: 'resource', key: 'resource:https://orders.example', resource: 'https://orders.example' };
+  const EXCHANGE: RouteTokenSpec = { grant: 'exchange', key: 'exchange:orders||read', audience: 'orders', scope: 'read' };
+  // The session's own token is not due in these tests unless a test says so.
+  const notDue = () => user({ accessTokenExpiresAt: Date.now() + HOUR });
+  const routeTokenOf = (outcome: RouteTokenOutcome): string | undefined => (outcome.kind === 'fresh' ? outcome.token.accessToken : undefined);
+
+  test('a cached route token that is not due is used as it is: no lock, no grant', async () => {
+    const cached = { accessToken: 'rt-orders', tokenType: 'Bearer', issuedAt: Date.now(), expiresAt: Date.now() + HOUR };
+    const w = world({ stored: user({ routeTokens: { [RESOURCE.key]: cached } }) });
+    expect(routeTokenOf(await w.instance().routeToken(w.handle, w.loaded, RESOURCE))).toBe('rt-orders');
+    expect([w.grant.resourceCalls.length, w.locks.acquireCalls]).toEqual([0, 0]);
+  });
+
+  test('a resource token that is due is fetched once for 20 concurrent requests on two instances, cached, and rotation is kept', async () => {
+    const due = { accessToken: 'old-orders', tokenType: 'Bearer', issuedAt: Date.now() - HOUR, expiresAt: Date.now() + 1000 };
+    const w = world({ stored: user({ accessTokenExpiresAt: Date.now() + HOUR, routeTokens: { [RESOURCE.key]: due } }) });
+    const answer = deferred<TokenSet>();
+    w.grant.resourceAnswer = () => answer.promise;
+    const [a, b] = [w.instance(), w.instance()];
+    const pending = Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).routeToken(w.handle, w.loaded, RESOURCE));
+    await until(() => w.grant.resourceCalls.length > 0 && w.locks.heldChecks > 0);
+    answer.resolve(issued({ accessToken: 'at-orders', refreshToken: 'rt-2' }));
+    expect((await Promise.all(pending)).map(routeTokenOf)).toEqual(Array<string>(20).fill('at-orders'));
+    expect(w.grant.resourceCalls).toEqual([{ refreshToken: 'rt-1', resource: 'https://orders.example' }]);
+    const stored = w.sessions.stored(w.handle)?.user;
+    // The rotated refresh token replaces the session's in the same write; the session's own access token is untouched.
+    expect(stored).toMatchObject({ accessToken: 'at-1', refreshToken: 'rt-2', routeTokens: { [RESOURCE.key]: { accessToken: 'at-orders', tokenType: 'Bearer' } } });
+    expect(w.sessions.writes).toBe(1);
+    expect(w.grant.calls).toEqual([]);
+  });
+
+  test('a resource the IdP refuses (invalid_target) is refused for the route; the session is kept', async () => {
+    const w = world({ stored: notDue() });
+    w.grant.resourceAnswer = () => Promise.reject(new IdpRefusedError('token', 'invalid_target', 'unknown resource', 400));
+    expect(await w.instance().routeToken(w.handle, w.loaded, RESOURCE)).toEqual({ kind: 'refused', reason: 'invalid_target' });
+    expect(w.ender.ended).toEqual([]);
+    expect(w.sessions.stored(w.handle)?.user).toEqual(w.loaded);
+    expect(w.logs).toContainEqual(expect.objectContaining({ event: 'route_token', reason: 'invalid_target' }));
+  });
+
+  test('a resource grant refused with invalid_grant ends the session as a refresh would', async () => {
+    const w = world({ stored: notDue() });
+    w.grant.resourceAnswer = () => Promise.reject(new IdpRefusedError('token', 'invalid_grant', undefined, 400));
+    expect(await w.instance().routeToken(w.handle, w.loaded, RESOURCE)).toEqual({ kind: 'ended', reason: 'invalid_grant' });
+    expect(w.sessions.stored(w.handle)).toBeUndefined();
+  });
+
+  test('an exchange sends the session token with the route target, caches the result, and 20 concurrent requests share it', async () => {
+    const w = world({ stored: notDue() });
+    const answer = deferred<TokenSet>();
+    w.grant.exchangeAnswer = () => answer.promise;
+    const [a, b] = [w.instance(), w.instance()];
+    const pending = Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).routeToken(w.handle, w.loaded, EXCHANGE));
+    await until(() => w.grant.exchangeCalls.length > 0 && w.locks.heldChecks > 0);
+    answer.resolve(issued({ accessToken: 'xt-orders' }));
+    expect((await Promise.all(pending)).map(routeTokenOf)).toEqual(Array<string>(20).fill('xt-orders'));
+    expect(w.grant.exchangeCalls).toEqual([{ subjectToken: 'at-1', target: { audience: 'orders', scope: 'read' } }]);
+    expect(w.sessions.stored(w.handle)?.user?.routeTokens?.[EXCHANGE.key]?.accessToken).toBe('xt-orders');
+  });
+
+  test('an exchange whose subject token is due refreshes it first, under the same lock, and exchanges the new one', async () => {
+    const w = world();
+    w.grant.answer = () => Promise.resolve(issued({ refreshToken: 'rt-2' }));
+    w.grant.exchangeAnswer = () => Promise.resolve(issued({ accessToken: 'xt-orders' }));
+    expect(routeTokenOf(await w.instance().routeToken(w.handle, w.loaded, EXCHANGE))).toBe('xt-orders');
+    expect(w.grant.exchangeCalls.map((c) => c.subjectToken)).toEqual(['at-2']);
+    expect(w.sessions.stored(w.handle)?.user).toMatchObject({ accessToken: 'at-2', refreshToken: 'rt-2' });
+    expect(w.locks.acquireCalls).toBe(1);
+  });
+
+  test.each(['invalid_request', 'invalid_target', 'unauthorized_client', 'access_denied'])('an exchange refused with %s is refused; the session is kept and not refreshed', async (error) => {
+    const w = world({ stored: notDue() });
+    w.grant.exchangeAnswer = () => Promise.reject(new IdpRefusedError('token', error, 'no', 400));
+    expect(await w.instance().routeToken(w.handle, w.loaded, EXCHANGE)).toEqual({ kind: 'refused', reason: error });
+    expect([w.grant.calls, w.ender.ended, w.sessions.writes]).toEqual([[], [], 0]);
+    expect(w.logs).toContainEqual(expect.objectContaining({ event: 'route_token', grant: 'exchange', reason: error }));
+  });
+
+  test.each(['invalid_grant', 'invalid_token'])('a dead subject token (%s): one forced refresh, then the exchange is tried once more', async (error) => {
+    const w = world({ stored: notDue() });
+    w.grant.answer = () => Promise.resolve(issued({ accessToken: 'at-2' }));
+    w.grant.exchangeAnswer = (subject) => (subject === 'at-1' ? Promise.reject(new IdpRefusedError('token', error, undefined, 400)) : Promise.resolve(issued({ accessToken: 'xt-orders' })));
+    expect(routeTokenOf(await w.instance().routeToken(w.handle, w.loaded, EXCHANGE))).toBe('xt-orders');
+    expect(w.grant.calls).toEqual(['rt-1']);
+    expect(w.grant.exchangeCalls.map((c) => c.subjectToken)).toEqual(['at-1', 'at-2']);
+  });
+
+  test('a dead subject token whose refresh the IdP refuses ends the session', async () => {
+    const w = world({ stored: notDue() });
+    w.grant.answer = () => Promise.reject(new IdpRefusedError('token', 'invalid_grant', undefined, 400));
+    w.grant.exchangeAnswer = () => Promise.reject(new IdpRefusedError('token', 'invalid_grant', undefined, 400));
+    expect(await w.instance().routeToken(w.handle, w.loaded, EXCHANGE)).toEqual({ kind: 'ended', reason: 'invalid_grant' });
+    expect(w.sessions.stored(w.handle)).toBeUndefined();
+    expect(w.grant.exchangeCalls).toHaveLength(1);
+  });
+
+  test('a subject token still refused after the forced refresh is refused, not retried again', async () => {
+    const w = world({ stored: notDue() });
+    w.grant.answer = () => Promise.resolve(issued({ accessToken: 'at-2' }));
+    w.grant.exchangeAnswer = () => Promise.reject(new IdpRefusedError('token', 'invalid_grant', undefined, 400));
+    expect(await w.instance().routeToken(w.handle, w.loaded, EXCHANGE)).toEqual({ kind: 'refused', reason: 'invalid_grant' });
+    expect([w.grant.calls.length, w.grant.exchangeCalls.length]).toEqual([1, 2]);
+    expect(w.sessions.stored(w.handle)?.user?.accessToken).toBe('at-2');
+  });
+
+  test('an exchange the IdP cannot answer is unavailable: session kept, back-off set, the IdP not asked again during it', async () => {
+    const w = world({ stored: notDue() });
+    w.grant.exchangeAnswer = () => Promise.reject(new IdpUnavailableError('http_500', 500));
+    expect(await w.instance().routeToken(w.handle, w.loaded, EXCHANGE)).toEqual({ kind: 'unavailable', retryAfterSec: 5 });
+    expect(await w.instance().routeToken(w.handle, w.loaded, EXCHANGE)).toEqual({ kind: 'unavailable', retryAfterSec: 5 });
+    expect(w.grant.exchangeCalls).toHaveLength(1);
+    expect([w.ender.ended, w.sessions.writes]).toEqual([[], 0]);
+  });
+
+  test('no token value ever reaches the log', async () => {
+    const w = world({ stored: notDue() });
+    w.grant.resourceAnswer = () => Promise.resolve(issued({ accessToken: 'secret-resource-token', refreshToken: 'secret-rotated' }));
+    w.grant.exchangeAnswer = () => Promise.reject(new IdpRefusedError('token', 'invalid_target', undefined, 400));
+    await w.instance().routeToken(w.handle, w.loaded, RESOURCE);
+    await w.instance().routeToken(w.handle, w.loaded, EXCHANGE);
+    expect(JSON.stringify(w.logs)).not.toMatch(/secret-|at-1|rt-1/);
   });
 });

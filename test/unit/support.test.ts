@@ -177,7 +177,7 @@ describe('test IdP', () => {
     expect(refreshed.refresh_token).toBe(tokens.refresh_token);
     await client.clientCredentialsGrant(config);
     await client.tokenRevocation(config, tokens.refresh_token ?? '');
-    expect(idp.counts).toEqual({ authorizationCode: 1, refreshToken: 1, clientCredentials: 1, par: 1, revocation: 1 });
+    expect(idp.counts).toEqual({ authorizationCode: 1, refreshToken: 1, clientCredentials: 1, par: 1, revocation: 1, resourceRefresh: 0, tokenExchange: 0 });
     expect(await idp.introspect(tokens.refresh_token ?? '')).toEqual({ active: false });
 
     const logout = await followRedirects(jar, client.buildEndSessionUrl(config, { id_token_hint: tokens.id_token ?? '', post_logout_redirect_uri: postLogoutUri }).href, {
