@@ -6,6 +6,7 @@ import type { SessionReader } from '../session/reader.ts';
 import type { ClientTokenCache } from '../tokens/client-credentials.ts';
 import type { Freshness, TokenRefresher } from '../tokens/refresher.ts';
 import { userHeaders } from './headers.ts';
+import type { RoutePolicy } from './route-policy.ts';
 
 export interface Credentials {
   accessToken?: string;
@@ -26,11 +27,13 @@ export class UpstreamCredentials {
   private readonly sessions: SessionReader;
   private readonly refresher: TokenRefresher;
   private readonly clientTokens: ClientTokenCache;
+  private readonly policy: RoutePolicy;
 
-  constructor(sessions: SessionReader, refresher: TokenRefresher, clientTokens: ClientTokenCache) {
+  constructor(sessions: SessionReader, refresher: TokenRefresher, clientTokens: ClientTokenCache, policy: RoutePolicy) {
     this.sessions = sessions;
     this.refresher = refresher;
     this.clientTokens = clientTokens;
+    this.policy = policy;
   }
 
   async forRoute(route: RouteConfig, req: IncomingMessage): Promise<Credentials | HttpProblem> {
@@ -57,6 +60,9 @@ export class UpstreamCredentials {
     const session = await this.sessions.load(req);
     const user = session?.data.user;
     if (session && user) {
+      // Before the refresh: a session the route refuses costs the IdP nothing and never reaches the upstream.
+      const refused = this.policy.refusal(route, user, req);
+      if (refused) return refused;
       const fresh = await this.refresher.fresh(session.handle, user);
       if (fresh.kind === 'fresh') {
         // Activity slides the idle timeout only once the request can go ahead: a refresh that failed is no activity.
