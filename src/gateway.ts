@@ -20,7 +20,10 @@ import { ObservedSessionReader, observedUpstream } from './ops/observed.ts';
 import { observeRedisCommands } from './ops/redis-metrics.ts';
 import { routeLabeller } from './ops/request-facts.ts';
 import { drainServer, ShutdownRegistry } from './ops/shutdown.ts';
+import { StepUpAllowList } from './policy/allow-list.ts';
 import { UpstreamCredentials } from './proxy/credentials.ts';
+import { RoutePolicy } from './proxy/route-policy.ts';
+import { UpstreamChallenges } from './proxy/step-up-challenge.ts';
 import { ApiRoutes } from './proxy/routing.ts';
 import { createUpstream } from './proxy/upstream.ts';
 import { webSocketUpgrade } from './proxy/websocket.ts';
@@ -69,7 +72,9 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   );
   // Give Redis a moment to connect (so the first requests do not get 503s), but start without it if it is down.
   await Promise.all([oidc.start(), until(() => stores.connected(), STORE_WAIT_MS)]);
-  const upstreamRoutes = config.routes.map((route) => ({ ...route, upstream: observedUpstream(createUpstream(route, logger, [config.cookieName, config.txCookieName])) }));
+  const policy = new RoutePolicy(config.publicOrigin, logger);
+  const challenges = new UpstreamChallenges(new StepUpAllowList(config.routes), policy, logger);
+  const upstreamRoutes = config.routes.map((route) => ({ ...route, upstream: observedUpstream(createUpstream(route, logger, [config.cookieName, config.txCookieName], challenges)) }));
   const routes = new ApiRoutes(upstreamRoutes);
   const spaDev = config.spaDevUrl ? spaDevProxy(config.spaDevUrl) : undefined;
   const index = new SessionIndex(stores.kv);
@@ -85,6 +90,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       stats: metrics.refreshStats,
     }),
     new ClientTokenCache(oidc, config.refreshSkewSec * 1000, logger),
+    policy,
   );
   // Both limits guard navigations (/auth/login, /auth/callback): a browser gets a page, not JSON.
   const navigationRefusal = (req: IncomingMessage, res: ServerResponse, problem: HttpProblem): void => sendNavigationProblem(req, res, problem, config.errorUrl);

@@ -11,6 +11,10 @@ const PAGES: Partial<Record<ProblemCode, Omit<ErrorPage, 'code'>>> = {
     detail: 'The identity provider refused to start a sign-in. Try again later; if it keeps happening, tell the administrators (the gateway log has the reason).',
   },
   rate_limited: { heading: 'Too many sign-in attempts', detail: 'Too many sign-ins were started from this network in a short time.' },
+  step_up_not_declared: {
+    heading: 'This sign-in link is not valid',
+    detail: 'It asks the identity provider for a kind of sign-in this site does not use. Go back and use the link the application gave you.',
+  },
 };
 
 /**

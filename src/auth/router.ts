@@ -8,6 +8,8 @@ import { sendProblem } from '../http/problem.ts';
 import { safeReturnTo } from '../http/return-to.ts';
 import { describe, type OidcClient } from '../oidc/client.ts';
 import { IdpRefusedError, IdpUnavailableError, isClientRefusal, isNetworkError } from '../oidc/errors.ts';
+import { StepUpNotSatisfiedError } from '../oidc/step-up-checks.ts';
+import { StepUpAllowList } from '../policy/allow-list.ts';
 import { destroySession, regenerateSession, saveSession } from '../session/session-ops.ts';
 import { parseHandle } from '../session/handles.ts';
 import type { SessionIndex, SessionOwner } from '../session/session-index.ts';
@@ -28,8 +30,11 @@ export interface AuthRouterDeps {
   stats?: LoginStats;
 }
 
-/** Why a callback created no session: the error page's code, or a `prompt=none` that found no IdP session. */
-export type LoginFailureReason = LoginFailure | 'silent_login_miss';
+/**
+ * Why a callback created no session: the error page's code, a `prompt=none`
+ * that found no IdP session, or a step-up the user cancelled at the IdP.
+ */
+export type LoginFailureReason = LoginFailure | 'silent_login_miss' | 'step_up_cancelled';
 
 export interface LoginStats {
   onStarted(): void;
@@ -45,14 +50,19 @@ const SILENT_LOGIN_MISSES = new Set(['login_required', 'consent_required', 'inte
 export function authRouter(deps: AuthRouterDeps): Router {
   const { config, oidc, transactions, logger, stats } = deps;
   const router = Router();
+  const stepUps = new StepUpAllowList(config.routes);
 
   router.get('/login', async (req, res) => {
+    // Only what a route's stepUp declares reaches the IdP: /auth/login is no open relay of authentication parameters.
+    const asked = stepUps.loginRequest(req.query.acr_values, req.query.max_age);
+    if ('undeclared' in asked) return sendNavigationProblem(req, res, problems.stepUpNotDeclared(asked.undeclared), config.errorUrl);
+    const { acr, maxAge } = asked.stepUp;
     if (!oidc.ready) return sendNavigationProblem(req, res, problems.idpUnavailable(), config.errorUrl);
     const returnTo = safeReturnTo(req.query.returnTo, config.publicOrigin);
     const prompt = typeof req.query.prompt === 'string' && PROMPTS.has(req.query.prompt) ? req.query.prompt : undefined;
     let started;
     try {
-      started = await oidc.startLogin(prompt ? { prompt } : {});
+      started = await oidc.startLogin({ ...(prompt ? { prompt } : {}), ...(acr !== undefined ? { acrValues: acr } : {}), ...(maxAge !== undefined ? { maxAge } : {}) });
     } catch (err) {
       // A pushed authorization request the IdP refused or could not take: the IdP's doing, not the browser's.
       logger.warn({ reason: describe(err) }, 'login could not be started at the OpenID provider');
@@ -87,7 +97,18 @@ export function authRouter(deps: AuthRouterDeps): Router {
           res.setHeader('Cache-Control', 'no-store');
           return res.redirect(302, tx.returnTo);
         }
+        // A step-up the user cancelled: the session they had is untouched, and the page they came from decides what next.
+        if ((tx.acrValues !== undefined || tx.maxAge !== undefined) && err.error === 'access_denied') {
+          logger.info({ reason: 'step_up_cancelled' }, 'step-up sign-in cancelled at the OpenID provider; session kept');
+          stats?.onFailed('step_up_cancelled');
+          res.setHeader('Cache-Control', 'no-store');
+          return res.redirect(302, tx.returnTo);
+        }
         return fail('idp_error', err.error);
+      }
+      if (err instanceof StepUpNotSatisfiedError) {
+        logger.warn({ fault: err.reason }, 'the ID token does not satisfy the step-up the login asked for');
+        return fail('step_up_not_satisfied');
       }
       logger.warn({ reason: describe(err) }, 'authorization code exchange failed');
       if (err instanceof IdpUnavailableError) return fail('idp_unavailable');
@@ -104,6 +125,8 @@ export function authRouter(deps: AuthRouterDeps): Router {
       absoluteExpiresAt: absoluteDeadline(now + config.sessionAbsoluteTimeoutSec * 1000, result.tokens.refreshTokenExpiresAt),
       logoutNonce: randomBytes(16).toString('base64url'),
       ...(result.idpSid ? { idpSid: result.idpSid } : {}),
+      ...(result.acr !== undefined ? { acr: result.acr } : {}),
+      ...(result.authTime !== undefined ? { authTime: result.authTime } : {}),
     };
     // A new id (and a new encryption key) at login: a session id planted before login is worthless.
     await regenerateSession(req);
@@ -129,6 +152,8 @@ export function authRouter(deps: AuthRouterDeps): Router {
       claims: user.claims,
       session: { expiresIn, idleExpiresIn: Math.min(expiresIn, config.sessionIdleTimeoutSec) },
       logoutUrl: `/auth/logout?sid=${encodeURIComponent(user.logoutNonce)}`,
+      ...(user.acr !== undefined ? { acr: user.acr } : {}),
+      ...(user.authTime !== undefined ? { authTime: user.authTime } : {}),
     });
   });
 

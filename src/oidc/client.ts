@@ -5,12 +5,24 @@ import type { ExchangeTarget, TokenSet } from './token-set.ts';
 import { classifyIdpError } from './classify.ts';
 import { clientAuthentication } from './client-auth.ts';
 import { IdpInvalidResponseError, IdpUnavailableError, isIdpError, type IdpEndpoint } from './errors.ts';
+import { acrFault, authTimeFault, StepUpNotSatisfiedError } from './step-up-checks.ts';
 
 /** What a login needs to remember until the callback. */
 export interface LoginChecks {
   state: string;
   nonce: string;
   codeVerifier: string;
+  /** A step-up login's `acr_values` (one value), which the ID token's `acr` must equal. */
+  acrValues?: string;
+  /** A step-up login's `max_age` (seconds), which the ID token's `auth_time` must meet. */
+  maxAge?: number;
+}
+
+/** What a login asks the IdP for besides signing in. */
+export interface LoginOptions {
+  prompt?: string;
+  acrValues?: string;
+  maxAge?: number;
 }
 
 export interface LoginResult {
@@ -18,6 +30,10 @@ export interface LoginResult {
   sub: string;
   claims: Record<string, unknown>;
   idpSid?: string;
+  /** The ID token's `acr`. */
+  acr?: string;
+  /** The ID token's `auth_time`, epoch seconds. */
+  authTime?: number;
 }
 
 /** Claims that only serve the protocol; the SPA has no use for them. */
@@ -103,16 +119,18 @@ export class OidcClient {
   }
 
   /** Builds the authorization request (pushed when the IdP supports PAR) with PKCE S256, state and nonce. */
-  startLogin(options: { prompt?: string }): Promise<{ url: string; checks: LoginChecks }> {
+  startLogin(options: LoginOptions): Promise<{ url: string; checks: LoginChecks }> {
     return asIdpFailure('par', () => this.buildLogin(options));
   }
 
-  private async buildLogin(options: { prompt?: string }): Promise<{ url: string; checks: LoginChecks }> {
+  private async buildLogin(options: LoginOptions): Promise<{ url: string; checks: LoginChecks }> {
     const configuration = this.current();
     const checks: LoginChecks = {
       state: client.randomState(),
       nonce: client.randomNonce(),
       codeVerifier: client.randomPKCECodeVerifier(),
+      ...(options.acrValues !== undefined ? { acrValues: options.acrValues } : {}),
+      ...(options.maxAge !== undefined ? { maxAge: options.maxAge } : {}),
     };
     const parameters: Record<string, string> = {
       redirect_uri: this.config.redirectUri,
@@ -123,6 +141,8 @@ export class OidcClient {
       code_challenge_method: 'S256',
     };
     if (options.prompt) parameters.prompt = options.prompt;
+    if (options.acrValues !== undefined) parameters.acr_values = options.acrValues;
+    if (options.maxAge !== undefined) parameters.max_age = String(options.maxAge);
     const request = withResources(parameters, this.resources);
     const url = configuration.serverMetadata().pushed_authorization_request_endpoint
       ? await client.buildAuthorizationUrlWithPAR(configuration, request)
@@ -144,14 +164,24 @@ export class OidcClient {
     // Built from the configured redirect URI, never from the request: behind TLS termination the request's scheme and host differ.
     const currentUrl = new URL(this.config.redirectUri);
     currentUrl.search = callbackQuery;
-    const response = await client.authorizationCodeGrant(configuration, currentUrl, {
-      pkceCodeVerifier: checks.codeVerifier,
-      expectedState: checks.state,
-      expectedNonce: checks.nonce,
-      idTokenExpected: true,
-    });
+    let response;
+    try {
+      response = await client.authorizationCodeGrant(configuration, currentUrl, {
+        pkceCodeVerifier: checks.codeVerifier,
+        expectedState: checks.state,
+        expectedNonce: checks.nonce,
+        idTokenExpected: true,
+        // A step-up's max_age: openid-client then requires auth_time and checks its age (with its 30 s clock tolerance).
+        ...(checks.maxAge !== undefined ? { maxAge: checks.maxAge } : {}),
+      });
+    } catch (err) {
+      const fault = authTimeFault(err, checks.maxAge);
+      throw fault === undefined ? err : new StepUpNotSatisfiedError(fault);
+    }
     const idClaims = response.claims();
     if (!idClaims) throw new IdpInvalidResponseError('no_id_token');
+    const acrMismatch = acrFault(checks.acrValues, idClaims.acr);
+    if (acrMismatch) throw new StepUpNotSatisfiedError(acrMismatch);
     const claims: Record<string, unknown> = {};
     for (const [name, value] of Object.entries(idClaims)) if (!PROTOCOL_CLAIMS.has(name)) claims[name] = value;
     if (configuration.serverMetadata().userinfo_endpoint) {
@@ -167,6 +197,8 @@ export class OidcClient {
       sub: idClaims.sub,
       claims,
       ...(typeof idClaims.sid === 'string' ? { idpSid: idClaims.sid } : {}),
+      ...(typeof idClaims.acr === 'string' ? { acr: idClaims.acr } : {}),
+      ...(typeof idClaims.auth_time === 'number' ? { authTime: idClaims.auth_time } : {}),
     };
   }
 
@@ -253,6 +285,8 @@ async function asIdpFailure<T>(endpoint: IdpEndpoint, request: () => Promise<T>)
   try {
     return await request();
   } catch (err) {
+    // Not the IdP's failure: the login got an answer that is valid, just not the one asked for.
+    if (err instanceof StepUpNotSatisfiedError) throw err;
     throw await classifyIdpError(err, endpoint);
   }
 }

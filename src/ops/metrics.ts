@@ -68,7 +68,7 @@ export class GatewayMetrics {
     this.loginsCompleted = new Counter({ name: 'bff_logins_completed_total', help: 'Logins that created a session.', registers });
     this.loginsFailed = new Counter({
       name: 'bff_logins_failed_total',
-      help: 'Login callbacks that created no session, by reason (the error page code; silent_login_miss: prompt=none found no IdP session).',
+      help: 'Login callbacks that created no session, by reason (the error page code; silent_login_miss: prompt=none found no IdP session; step_up_cancelled: the user cancelled a step-up at the IdP, session kept).',
       labelNames: ['reason'],
       registers,
     });
@@ -112,6 +112,7 @@ export class GatewayMetrics {
 
     // Zero series exist from the start, so that rate() and alerts see the first event.
     this.loginsFailed.inc({ reason: 'silent_login_miss' }, 0);
+    this.loginsFailed.inc({ reason: 'step_up_cancelled' }, 0);
     for (const reason of Object.keys(LOGIN_FAILURES)) this.loginsFailed.inc({ reason }, 0);
     for (const outcome of REFRESH_OUTCOMES) this.refreshes.inc({ outcome }, 0);
 

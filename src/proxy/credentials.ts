@@ -8,6 +8,7 @@ import type { ClientTokenCache } from '../tokens/client-credentials.ts';
 import type { Freshness, RouteTokenOutcome, TokenRefresher } from '../tokens/refresher.ts';
 import { routeTokenSpec, type RouteTokenSpec } from '../tokens/route-tokens.ts';
 import { userHeaders } from './headers.ts';
+import type { RoutePolicy } from './route-policy.ts';
 
 export interface Credentials {
   accessToken?: string;
@@ -28,11 +29,13 @@ export class UpstreamCredentials {
   private readonly sessions: SessionReader;
   private readonly refresher: TokenRefresher;
   private readonly clientTokens: ClientTokenCache;
+  private readonly policy: RoutePolicy;
 
-  constructor(sessions: SessionReader, refresher: TokenRefresher, clientTokens: ClientTokenCache) {
+  constructor(sessions: SessionReader, refresher: TokenRefresher, clientTokens: ClientTokenCache, policy: RoutePolicy) {
     this.sessions = sessions;
     this.refresher = refresher;
     this.clientTokens = clientTokens;
+    this.policy = policy;
   }
 
   async forRoute(route: RouteConfig, req: IncomingMessage): Promise<Credentials | HttpProblem> {
@@ -61,6 +64,9 @@ export class UpstreamCredentials {
     const session = await this.sessions.load(req);
     const user = session?.data.user;
     if (session && user) {
+      // Before the refresh: a session the route refuses costs the IdP nothing and never reaches the upstream.
+      const refused = this.policy.refusal(route, user, req);
+      if (refused) return refused;
       if (spec) return this.routeCredentials(route, spec, session, user);
       const fresh = await this.refresher.fresh(session.handle, user);
       if (fresh.kind === 'fresh') {

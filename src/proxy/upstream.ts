@@ -6,6 +6,7 @@ import { problems } from '../http/problem-catalogue.ts';
 import { sendProblem } from '../http/problem.ts';
 import { withoutGatewayCookies } from './gateway-cookies.ts';
 import type { RequestBody } from './request-body.ts';
+import type { UpstreamChallenges } from './step-up-challenge.ts';
 import { upstreamTlsOptions } from './tls.ts';
 
 /** Response headers that describe the upstream hop, not the response (Node frames the answer to the browser itself). */
@@ -44,7 +45,7 @@ export type UpstreamRoute = RouteConfig & { upstream: Upstream };
  * bounds each silence until the upstream's response headers; a long stream
  * (SSE, downloads, uploads) that keeps moving is not cut.
  */
-export function createUpstream(route: RouteConfig, logger: Logger, gatewayCookies: readonly string[] = []): Upstream {
+export function createUpstream(route: RouteConfig, logger: Logger, gatewayCookies: readonly string[] = [], challenges?: UpstreamChallenges): Upstream {
   const secure = route.target.protocol === 'https:';
   const agent = secure ? new https.Agent({ keepAlive: true, maxSockets: route.maxConnections, ...upstreamTlsOptions(route) }) : new http.Agent({ keepAlive: true, maxSockets: route.maxConnections });
   const request = secure ? https.request : http.request;
@@ -92,7 +93,7 @@ export function createUpstream(route: RouteConfig, logger: Logger, gatewayCookie
     });
     proxyReq.once('response', (proxyRes) => {
       proxyReq.setTimeout(0);
-      respond(proxyRes, res);
+      respond(proxyRes, res, req);
     });
     // The browser went away: so does the upstream request (and its socket, which is not reusable mid-message).
     res.once('close', () => {
@@ -110,8 +111,17 @@ export function createUpstream(route: RouteConfig, logger: Logger, gatewayCookie
     } else proxyReq.end();
   }
 
-  function respond(proxyRes: IncomingMessage, res: ServerResponse): void {
+  function respond(proxyRes: IncomingMessage, res: ServerResponse, req: IncomingMessage): void {
     if (res.destroyed) return void proxyRes.destroy();
+    // Only a 401 can be an RFC 9470 challenge: every other answer passes without its headers being read.
+    if (proxyRes.statusCode === 401 && challenges !== undefined) {
+      const replaced = challenges.translate(route, proxyRes.headers['www-authenticate'], req);
+      if (replaced !== undefined) {
+        // The upstream's own body is not the SPA's business here; read it off so that the connection can be reused.
+        proxyRes.resume();
+        return sendProblem(res, replaced);
+      }
+    }
     res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, responseHeaders(proxyRes.headers));
     // An event stream may stay silent for a while after its headers: send them now, or EventSource
     // never reports the stream open. (Other responses keep headers and first bytes in one packet.)

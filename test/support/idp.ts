@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import {
   errors,
+  interactionPolicy,
   Provider,
   type Account,
   type AdapterFactory,
@@ -63,6 +64,14 @@ export type IdpOptions = {
   sidClaim?: boolean;
   /** Seconds; default `accessTokenTtl`. Lifetime of resource-bound (RFC 8707) and exchanged (RFC 8693) access tokens. */
   routeTokenTtl?: number;
+  /**
+   * Authentication context classes the IdP offers. Given: every login has an `acr` (the first value unless
+   * `acr_values` or `nextAcr` say otherwise), every ID token carries `acr` and `auth_time`, and an
+   * `acr_values` the IdP session does not meet makes the user log in again, as a real IdP's step-up does.
+   */
+  acrValues?: string[];
+  /** Extra claims per account id (e.g. `groups`), released with the `profile` scope, in ID tokens too. */
+  accountClaims?: Record<string, Record<string, unknown>>;
 };
 
 /** RFC 8693 token exchange, which oidc-provider does not implement: the test IdP registers its own grant. */
@@ -71,6 +80,9 @@ const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 
 /** How the token-exchange grant answers: issue (default), refuse with an OAuth error, or fail with a 500. */
 export type ExchangeBehaviour = { kind: 'issue' } | { kind: 'refuse'; error: 'invalid_target' | 'invalid_request' | 'invalid_grant' } | { kind: 'fail' };
+
+/** What the IdP was asked at its authorization endpoint (PAR included: the pushed parameters). */
+export type AuthorizationRequestSeen = { acr_values?: string; max_age?: string; prompt?: string };
 
 /** Successful requests, counted from provider events, to prove what the gateway did (or did not do). */
 export type IdpCounts = {
@@ -94,6 +106,16 @@ export type TestIdp = {
   readonly provider: Provider;
   /** The account the next interaction logs in; default 'alice'. */
   nextAccount: string;
+  /** The `acr` the next logins get, whatever was asked (to make the IdP ignore `acr_values`); default: what was asked. */
+  nextAcr: string | undefined;
+  /** How many seconds before now the next logins claim to have happened (their `auth_time`); default 0. */
+  nextLoginAgeSec: number;
+  /** The next interaction is cancelled by the user: the IdP answers `access_denied`. One-shot. */
+  cancelNext: boolean;
+  /** Every authorization request's step-up parameters, in order. */
+  readonly authorizationRequests: AuthorizationRequestSeen[];
+  /** Extra claims per account; changes apply to the next login. */
+  readonly accountClaims: Record<string, Record<string, unknown>>;
   /** Accounts that no longer exist: their refresh tokens fail with invalid_grant. */
   readonly disabledAccounts: Set<string>;
   /** Resource indicators the IdP does not know (`invalid_target` at authorization and token requests). */
@@ -160,6 +182,8 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
   let routeTokenTtl = (): number => options.routeTokenTtl ?? options.accessTokenTtl ?? 300;
   const signingKey = testSigningKey();
   const storage = createIdpStorage();
+  const accountClaims: Record<string, Record<string, unknown>> = { ...options.accountClaims };
+  const authorizationRequests: AuthorizationRequestSeen[] = [];
   // oidc-provider structuredClones static clients; in a test runner's VM context the clone's objects come from the host
   // realm, and its plain-object check then refuses their JWKS keys. Clients with keys are stored as registered clients.
   const withKeys = clients.filter((c) => c.jwks !== undefined);
@@ -173,6 +197,7 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
       storage,
       unknownResources,
       () => routeTokenTtl(),
+      accountClaims,
     ),
   );
   for (const registered of withKeys) await storage('Client').upsert(registered.client_id, { ...registered });
@@ -197,12 +222,28 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
     const oidc: { route?: string } | undefined = ctx.oidc;
     if (oidc?.route === 'revocation' && ctx.status === 200) counts.revocation += 1;
   });
+  provider.use(async (ctx, next) => {
+    await next();
+    const oidc: { route?: string; params?: Record<string, unknown> } | undefined = ctx.oidc;
+    if (oidc?.route !== 'authorization' || oidc.params === undefined) return;
+    const seen: AuthorizationRequestSeen = {};
+    for (const name of ['acr_values', 'max_age', 'prompt'] as const) {
+      const value = oidc.params[name];
+      if (value !== undefined && value !== null) seen[name] = String(value);
+    }
+    authorizationRequests.push(seen);
+  });
 
   const idp: TestIdp = {
     issuer,
     port,
     provider,
     nextAccount: 'alice',
+    nextAcr: undefined,
+    nextLoginAgeSec: 0,
+    cancelNext: false,
+    authorizationRequests,
+    accountClaims,
     disabledAccounts,
     unknownResources,
     exchange: { kind: 'issue' },
@@ -252,7 +293,7 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
       return;
     }
     if (req.url?.startsWith(INTERACTION_PATH)) {
-      autoInteraction(provider, idp, req, res).catch((err: unknown) => {
+      autoInteraction(provider, idp, options, req, res).catch((err: unknown) => {
         if (!res.headersSent) res.writeHead(400, { 'content-type': 'text/plain' });
         res.end(`test IdP interaction failed: ${err instanceof Error ? err.message : String(err)}`);
       });
@@ -271,8 +312,10 @@ function configure(
   storage: AdapterFactory,
   unknownResources: ReadonlySet<string>,
   routeTokenTtl: () => number,
+  accountClaims: Readonly<Record<string, Record<string, unknown>>>,
 ): Configuration {
   const accessTokenTtl = options.accessTokenTtl ?? 300;
+  const extraClaims = [...new Set(Object.values(options.accountClaims ?? {}).flatMap((claims) => Object.keys(claims)))];
   const refreshTokenTtl = options.refreshTokenTtl ?? 14 * 24 * 3600;
   return {
     clients: [
@@ -317,13 +360,14 @@ function configure(
       auth_time: null,
       iss: null,
       openid: ['sub'],
-      profile: ['name', 'given_name', 'family_name'],
+      profile: ['name', 'given_name', 'family_name', ...extraClaims],
       email: ['email', 'email_verified'],
     },
     // Scope-based claims in the ID token too, so the gateway needs no userinfo call.
     conformIdTokenClaims: false,
-    findAccount: (_ctx, sub) => (disabledAccounts.has(sub) ? undefined : testAccount(sub)),
-    interactions: { url: (_ctx, interaction) => `${INTERACTION_PATH}${interaction.uid}` },
+    findAccount: (_ctx, sub) => (disabledAccounts.has(sub) ? undefined : testAccount(sub, accountClaims[sub])),
+    interactions: { policy: stepUpPolicy(), url: (_ctx, interaction) => `${INTERACTION_PATH}${interaction.uid}` },
+    ...(options.acrValues ? { acrValues: options.acrValues } : {}),
     // By default a refresh token also needs offline_access and prompt=consent; the gateway's tests want one always.
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     rotateRefreshToken: options.rotateRefreshToken ?? false,
@@ -358,16 +402,19 @@ function defaultClient(options: IdpOptions): ClientMetadata {
     grant_types: options.grantTypes ?? ['authorization_code', 'refresh_token'],
     response_types: ['code'],
     token_endpoint_auth_method: options.tokenEndpointAuthMethod ?? 'client_secret_basic',
+    // Every login then has an acr and every ID token an acr and an auth_time, as Keycloak's do.
+    ...(options.acrValues?.length ? { default_acr_values: [options.acrValues[0] as string], require_auth_time: true } : {}),
     ...(options.clientJwks ? { jwks: options.clientJwks } : {}),
     // oidc-provider puts `sid` in ID tokens (and logout tokens) only when the session is required.
     ...(options.backchannelLogoutUri ? { backchannel_logout_uri: options.backchannelLogoutUri, backchannel_logout_session_required: options.sidClaim ?? true } : {}),
   };
 }
 
-export function testAccount(sub: string): Account {
+export function testAccount(sub: string, extra: Readonly<Record<string, unknown>> = {}): Account {
   return {
     accountId: sub,
     claims: () => ({
+      ...extra,
       sub,
       name: `Test User ${sub}`,
       given_name: 'Test',
@@ -382,12 +429,20 @@ export function testAccount(sub: string): Account {
  * Stands in for a login page and a consent page: logs `idp.nextAccount` in, then grants
  * every scope, claim and resource scope the client asked for.
  */
-async function autoInteraction(provider: Provider, idp: TestIdp, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function autoInteraction(provider: Provider, idp: TestIdp, options: IdpOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const interaction = await provider.interactionDetails(req, res);
   const { prompt, params, session } = interaction;
 
+  if (idp.cancelNext) {
+    idp.cancelNext = false;
+    await provider.interactionFinished(req, res, { error: 'access_denied', error_description: 'The user cancelled the sign-in.' });
+    return;
+  }
   if (prompt.name === 'login') {
-    await provider.interactionFinished(req, res, { login: { accountId: idp.nextAccount } });
+    const asked = typeof params.acr_values === 'string' ? params.acr_values.split(' ').find((acr) => options.acrValues?.includes(acr)) : undefined;
+    const acr = idp.nextAcr ?? asked ?? options.acrValues?.[0];
+    const ts = Math.floor(Date.now() / 1000) - idp.nextLoginAgeSec;
+    await provider.interactionFinished(req, res, { login: { accountId: idp.nextAccount, ts, ...(acr !== undefined ? { acr, amr: ['pwd'] } : {}) } });
     return;
   }
   if (prompt.name !== 'consent') throw new Error(`unexpected prompt ${prompt.name}`);
@@ -408,6 +463,24 @@ async function autoInteraction(provider: Provider, idp: TestIdp, req: IncomingMe
   }
   const grantId = await grant.save();
   await provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+}
+
+/**
+ * oidc-provider's default prompts, and one more login check: an `acr_values` the IdP session's
+ * acr is not among asks for a new login (oidc-provider itself insists only on an essential acr
+ * of the `claims` parameter). `max_age` oidc-provider honours on its own.
+ */
+function stepUpPolicy(): interactionPolicy.DefaultPolicy {
+  const policy = interactionPolicy.base();
+  policy.get('login')?.checks.add(
+    new interactionPolicy.Check('acr_values_unmet', 'the requested authentication context needs a new login', (ctx) => {
+      const requested = ctx.oidc.params?.acr_values;
+      if (typeof requested !== 'string' || ctx.oidc.result?.login !== undefined || ctx.oidc.session?.accountId === undefined) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+      const acr = ctx.oidc.session.acr;
+      return acr !== undefined && requested.split(' ').includes(acr) ? interactionPolicy.Check.NO_NEED_TO_PROMPT : interactionPolicy.Check.REQUEST_PROMPT;
+    }),
+  );
+  return policy;
 }
 
 /**
