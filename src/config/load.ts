@@ -6,7 +6,7 @@ import { withEnvFile, type Env } from './env-file.ts';
 import { isRedisUrl, redisTopology } from './redis-topology.ts';
 import { loadRoutesFile } from './routes.ts';
 import { resolveSecretFiles } from './secrets.ts';
-import { CLIENT_AUTH_METHODS, type ClientAuthMethod, type GatewayConfig } from './types.ts';
+import { CLIENT_AUTH_METHODS, DPOP_ALGS, SECURITY_PROFILES, type ClientAuthMethod, type DpopAlg, type GatewayConfig, type SecurityProfile } from './types.ts';
 import { isAbsoluteHttp, isListenHost, parseTrustProxy, parseUrl } from './values.ts';
 
 const MIN_SECRET_BYTES = 32;
@@ -122,6 +122,9 @@ export function loadConfig(rawEnv: Env, cwd = process.cwd()): GatewayConfig {
     problems.push(`BFF_CLIENT_SECRET: required with BFF_CLIENT_AUTH_METHOD=${clientAuthMethod} (or BFF_CLIENT_SECRET_FILE)`);
   }
 
+  const dpop = { enabled: read('BFF_DPOP', lower(bool), false), alg: read('BFF_DPOP_ALG', z.enum(DPOP_ALGS, { message: `must be one of ${DPOP_ALGS.join(', ')}` }), 'ES256' as DpopAlg) };
+  const profile = read('BFF_PROFILE', lower(z.enum(SECURITY_PROFILES, { message: `must be one of ${SECURITY_PROFILES.join(', ')}` })), 'none' as SecurityProfile);
+
   const sessionSecretsText = required('BFF_SESSION_SECRETS', `comma-separated secrets of at least ${MIN_SECRET_BYTES} bytes each; the first one is active`);
   const sessionSecrets = (sessionSecretsText ?? '')
     .split(',')
@@ -219,6 +222,8 @@ export function loadConfig(rawEnv: Env, cwd = process.cwd()): GatewayConfig {
     ...(clientSecret !== undefined ? { clientSecret } : {}),
     clientAuthMethod,
     ...(clientPrivateKey !== undefined ? { clientPrivateKey } : {}),
+    dpop,
+    profile,
     redirectUri: new URL('/auth/callback', publicUrl).href,
     scopes: scopes.join(' '),
     sessionSecrets,

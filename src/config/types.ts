@@ -42,6 +42,14 @@ export function tokenModesWith(has: (traits: TokenModeTraits) => boolean): Token
 }
 
 export const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const;
+
+/** Signature algorithms of DPoP proofs (RFC 9449): ES256 by default, EdDSA (Ed25519) selectable. */
+export const DPOP_ALGS = ['ES256', 'EdDSA'] as const;
+export type DpopAlg = (typeof DPOP_ALGS)[number];
+
+/** Security profiles one switch turns on: `fapi2` is the FAPI 2.0 Security Profile. */
+export const SECURITY_PROFILES = ['none', 'fapi2'] as const;
+export type SecurityProfile = (typeof SECURITY_PROFILES)[number];
 export type ClientAuthMethod = (typeof CLIENT_AUTH_METHODS)[number];
 
 /** Where sessions live when they are shared: one node, a Redis Cluster, or a master found through Sentinel. */
@@ -121,6 +129,10 @@ export interface GatewayConfig {
   clientAuthMethod: ClientAuthMethod;
   /** PKCS#8 PEM, only for `private_key_jwt`. */
   clientPrivateKey?: string;
+  /** Sender-constrained tokens (RFC 9449): every token request and upstream request carries a DPoP proof. */
+  dpop: { enabled: boolean; alg: DpopAlg };
+  /** `fapi2`: PAR, PKCE S256, RFC 9207 `iss`, private_key_jwt and DPoP all required (checked at start-up and by --check). */
+  profile: SecurityProfile;
   redirectUri: string;
   scopes: string;
   /** First entry encrypts and signs; the others still decrypt and verify. */

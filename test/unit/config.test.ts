@@ -103,6 +103,8 @@ describe('defaults', () => {
     expect(config.trustProxy).toBe(false);
     expect(config.logLevel).toBe('info');
     expect(config.routesFile).toBe(join(cwd, 'config', 'routes.json'));
+    expect(config.dpop).toEqual({ enabled: false, alg: 'ES256' });
+    expect(config.profile).toBe('none');
   });
 
   test('an http public URL gets the plain cookie name and no Secure flag', () => {
@@ -179,6 +181,23 @@ describe('secrets', () => {
     const error = configError(baseEnv({ BFF_SESSION_SECRETS: 'short', BFF_ISSUER_URL: 'http://idp', BFF_PORT: 'x' }), cwd);
     expect(error.problems.length).toBeGreaterThanOrEqual(3);
     expect(error.message).not.toContain(CLIENT_SECRET);
+  });
+});
+
+describe('DPoP and the security profile', () => {
+  test('BFF_DPOP, BFF_DPOP_ALG and BFF_PROFILE are read as written', () => {
+    const config = loadConfig(baseEnv({ BFF_DPOP: 'TRUE', BFF_DPOP_ALG: 'EdDSA', BFF_PROFILE: 'fapi2' }), cwd);
+    expect(config.dpop).toEqual({ enabled: true, alg: 'EdDSA' });
+    expect(config.profile).toBe('fapi2');
+  });
+
+  test.each([
+    ['BFF_DPOP', 'maybe'],
+    ['BFF_DPOP_ALG', 'RS256'],
+    ['BFF_DPOP_ALG', 'es256'],
+    ['BFF_PROFILE', 'fapi1'],
+  ])('%s=%s is refused by name', (name, value) => {
+    expect(problemsNaming(problemsOf(baseEnv({ [name]: value }), cwd), name)).toHaveLength(1);
   });
 });
 
