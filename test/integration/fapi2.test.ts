@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { JWK } from 'oidc-provider';
 import { ConfigError, loadConfig } from '../../src/config/load.ts';
 import { startGateway } from '../../src/gateway.ts';
+import { OidcClient } from '../../src/oidc/client.ts';
 import { Fapi2RefusedError } from '../../src/oidc/fapi2.ts';
 import { runCheck } from '../../src/ops/check.ts';
 import { createLogger } from '../../src/ops/logger.ts';
@@ -91,6 +92,24 @@ describe('a provider that meets FAPI 2.0', () => {
       expect((await fetch(`${gateway.adminUrl}/readyz`)).status).toBe(200);
     } finally {
       await gateway.close(1000);
+    }
+  });
+
+  test('every login is pushed (PAR) with PKCE S256, and a callback without iss is refused before the code is exchanged', async () => {
+    const oidc = new OidcClient(loadConfig(fapi2Env(idp.issuer), dir), silentLogger());
+    try {
+      await oidc.start();
+      expect(oidc.ready).toBe(true);
+      const pushed = idp.counts.par;
+      const { url, checks } = await oidc.startLogin({});
+      // The provider accepted the pushed request: it requires PKCE and knows S256 only.
+      expect(idp.counts.par).toBe(pushed + 1);
+      expect([...new URL(url).searchParams.keys()].sort()).toEqual(['client_id', 'request_uri']);
+      const grants = idp.tokenEndpoint.requests('authorization_code');
+      await expect(oidc.finishLogin(`code=abc&state=${checks.state}`, checks)).rejects.toMatchObject({ reason: 'fapi2_iss_missing' });
+      expect(idp.tokenEndpoint.requests('authorization_code')).toBe(grants);
+    } finally {
+      oidc.close();
     }
   });
 
