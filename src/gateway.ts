@@ -55,6 +55,12 @@ export interface GatewayOptions {
   /** Listen address; all interfaces by default (the container case). */
   host?: string;
   logger?: Logger;
+  /**
+   * Called when the gateway must stop: the provider's metadata arrived after
+   * start-up (it was down then) and fails BFF_PROFILE=fapi2. The process
+   * entry point exits non-zero; without it the gateway stays not ready.
+   */
+  onFatal?: (err: Error) => void;
 }
 
 /** Builds every dependency from the configuration, then listens on the main and admin ports. */
@@ -65,13 +71,25 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const stores = createStores(config, logger);
   // A cluster or Sentinel has no single client id: then every Redis client of this process is timed.
   const stopRedisMetrics = stores.kind === 'redis' ? observeRedisCommands(stores.redisClientId, (command, seconds, failed) => metrics.observeRedis(command, seconds, failed)) : undefined;
+  if (config.profile === 'fapi2' && (config.issuerUrl.protocol === 'http:' || config.publicUrl.protocol === 'http:')) {
+    logger.warn('BFF_PROFILE=fapi2 over http on a loopback host: for local development only, not a FAPI 2.0 deployment (which uses https throughout)');
+  }
+  let started = false;
   const oidc = new OidcClient(
     config,
     logger,
     timedIdpFetch((endpoint, seconds, failed) => metrics.observeIdp(endpoint, seconds, failed)),
+    // A refusal during the first discovery is thrown below; a later one (the provider was down at start-up) ends the process.
+    (refusal) => (started ? options.onFatal?.(refusal) : undefined),
   );
   // Give Redis a moment to connect (so the first requests do not get 503s), but start without it if it is down.
   await Promise.all([oidc.start(), until(() => stores.connected(), STORE_WAIT_MS)]);
+  if (oidc.refusal) {
+    oidc.close();
+    stopRedisMetrics?.();
+    await stores.close();
+    throw oidc.refusal;
+  }
   const policy = new RoutePolicy(config.publicOrigin, logger);
   const challenges = new UpstreamChallenges(new StepUpAllowList(config.routes), policy, logger);
   const upstreamRoutes = config.routes.map((route) => ({ ...route, upstream: observedUpstream(createUpstream(route, logger, [config.cookieName, config.txCookieName], challenges)) }));
@@ -130,7 +148,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const adminUrl = `http://${hostFor(adminServer)}`;
   logger.info({ url, adminUrl, publicUrl: config.publicUrl.href, store: stores.kind, routes: config.routes.length }, 'bff-gateway listening');
 
-  return {
+  const gateway: Gateway = {
     url,
     adminUrl,
     server,
@@ -148,6 +166,11 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       await stores.close();
     },
   };
+  started = true;
+  // Refused while the ports were opening: reported once the caller holds the gateway (it will want to close it).
+  const refusal = oidc.refusal;
+  if (refusal) setImmediate(() => options.onFatal?.(refusal));
+  return gateway;
 }
 
 /** How long start-up waits for the session store before serving anyway (requests needing it get 503 until it answers). */

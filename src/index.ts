@@ -57,10 +57,16 @@ async function main(): Promise<void> {
   const logger = await createProcessLogger(config.logLevel);
   for (const unknown of unknownVariables(withEnvFile(process.env, process.cwd()).env)) logger.warn(describeUnknown(unknown));
 
-  const gateway = await startGateway(config, { logger });
+  // A provider that fails BFF_PROFILE=fapi2 once it answers (it was down at start-up): drain and exit 1, so the orchestrator shows it.
+  const onFatal = (err: Error): void => {
+    process.exitCode = 1;
+    logger.fatal({ code: 'code' in err ? err.code : undefined }, 'stopping: the OpenID provider does not meet the configured profile');
+    stop('SIGTERM');
+  };
+  const gateway = await startGateway(config, { logger, onFatal });
   const graceMs = config.shutdownTimeoutSec * 1000;
   let stopping = false;
-  const stop = (signal: NodeJS.Signals): void => {
+  function stop(signal: NodeJS.Signals): void {
     if (stopping) {
       // The operator insists (a second Ctrl-C, or the orchestrator's SIGKILL warning): no more waiting.
       logger.warn({ signal }, 'second signal: exiting at once');
@@ -76,14 +82,14 @@ async function main(): Promise<void> {
     gateway.close(graceMs).then(
       () => {
         logger.info('shutdown complete');
-        process.exit(0);
+        process.exit(process.exitCode ?? 0);
       },
       (err: unknown) => {
         logger.error({ reason: err instanceof Error ? err.name : 'unknown' }, 'shutdown failed');
         process.exit(1);
       },
     );
-  };
+  }
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 }

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { readAbuseLimits } from './abuse-limits.ts';
 import { parseDurationSeconds } from './duration.ts';
 import { withEnvFile, type Env } from './env-file.ts';
+import { fapi2ConfigProblems } from './fapi2.ts';
 import { isRedisUrl, redisTopology } from './redis-topology.ts';
 import { loadRoutesFile } from './routes.ts';
 import { resolveSecretFiles } from './secrets.ts';
@@ -207,6 +208,8 @@ export function loadConfig(rawEnv: Env, cwd = process.cwd()): GatewayConfig {
   const routes = loadRoutesFile(routesFile);
   problems.push(...routes.problems);
 
+  const clientSecretSet = clientSecret !== undefined || secrets.unreadable.has('BFF_CLIENT_SECRET');
+  if (profile === 'fapi2') problems.push(...fapi2ConfigProblems({ issuerUrl, publicUrl, allowInsecureIssuer, clientAuthMethod, clientSecretSet, clientPrivateKey, dpop }));
   if (problems.length > 0 || !publicUrl || !issuerUrl || !clientId) throw new ConfigError(problems);
 
   return {

@@ -1,6 +1,6 @@
-import { createPrivateKey } from 'node:crypto';
 import { importPKCS8 } from 'jose';
 import * as client from 'openid-client';
+import { clientKeyAlgorithm } from '../config/client-key.ts';
 import type { GatewayConfig } from '../config/types.ts';
 
 /** The token-endpoint client authentication chosen by `BFF_CLIENT_AUTH_METHOD`. */
@@ -10,23 +10,13 @@ export async function clientAuthentication(config: GatewayConfig): Promise<clien
       return client.ClientSecretPost(config.clientSecret);
     case 'private_key_jwt': {
       const pem = config.clientPrivateKey as string;
-      const key = await importPKCS8(pem, signingAlgorithm(pem));
+      // Under BFF_PROFILE=fapi2 an RSA key signs PS256, not RS256 (FAPI 2.0 allows PS256, ES256 and EdDSA only).
+      const algorithm = clientKeyAlgorithm(pem, config.profile);
+      if ('problem' in algorithm) throw new Error(algorithm.problem);
+      const key = await importPKCS8(pem, algorithm.alg);
       return client.PrivateKeyJwt(key);
     }
     case 'client_secret_basic':
       return client.ClientSecretBasic(config.clientSecret);
   }
-}
-
-function signingAlgorithm(pem: string): string {
-  const key = createPrivateKey(pem);
-  if (key.asymmetricKeyType === 'rsa') return 'RS256';
-  if (key.asymmetricKeyType === 'ed25519') return 'EdDSA';
-  if (key.asymmetricKeyType === 'ec') {
-    const curve = key.asymmetricKeyDetails?.namedCurve;
-    if (curve === 'prime256v1') return 'ES256';
-    if (curve === 'secp384r1') return 'ES384';
-    if (curve === 'secp521r1') return 'ES512';
-  }
-  throw new Error('BFF_CLIENT_PRIVATE_KEY: unsupported key type (use RSA, EC P-256/384/521 or Ed25519)');
 }

@@ -5,6 +5,7 @@ import type { ExchangeTarget, TokenSet } from './token-set.ts';
 import { tokenSet, withResources } from './token-response.ts';
 import { classifyIdpError } from './classify.ts';
 import { clientAuthentication } from './client-auth.ts';
+import { fapi2Refusal, requireFapi2IdTokenAlg, requireIssParameter, type Fapi2RefusedError } from './fapi2.ts';
 import { IdpInvalidResponseError, IdpUnavailableError, isIdpError, type IdpEndpoint } from './errors.ts';
 import { acrFault, authTimeFault, StepUpNotSatisfiedError } from './step-up-checks.ts';
 
@@ -69,9 +70,13 @@ export class OidcClient {
    * resource that the authorization request did not name.
    */
   private readonly resources: readonly string[];
+  /** Set when the provider fails BFF_PROFILE's requirements: its metadata is never used, and discovery stops. */
+  refusal: Fapi2RefusedError | undefined;
+  private readonly onRefused: ((refusal: Fapi2RefusedError) => void) | undefined;
 
-  constructor(config: GatewayConfig, logger: Logger, fetch?: client.CustomFetch) {
+  constructor(config: GatewayConfig, logger: Logger, fetch?: client.CustomFetch, onRefused?: (refusal: Fapi2RefusedError) => void) {
     this.config = config;
+    this.onRefused = onRefused;
     this.resources = [...new Set(config.routes.map(userTokenResource).filter((resource) => resource !== undefined))];
     this.logger = logger;
     this.fetch = fetch;
@@ -100,6 +105,13 @@ export class OidcClient {
       const configuration = await client.discovery(this.config.issuerUrl, this.config.clientId, this.config.clientSecret, await clientAuthentication(this.config), options);
       configuration.timeout = IDP_TIMEOUT_SEC;
       if (this.fetch) configuration[client.customFetch] = this.fetch;
+      // A provider that fails the profile stays unused (not ready) and is not asked again: its metadata will not change by retrying.
+      this.refusal = fapi2Refusal(this.config, configuration.serverMetadata());
+      if (this.refusal) {
+        for (const requirement of this.refusal.problems) this.logger.fatal({ issuer: this.config.issuerUrl.href, requirement }, 'the OpenID provider does not meet BFF_PROFILE=fapi2');
+        this.onRefused?.(this.refusal);
+        return;
+      }
       this.configuration = configuration;
       this.attempt = 0;
       this.logger.info({ issuer: configuration.serverMetadata().issuer }, 'OpenID provider metadata loaded');
@@ -145,9 +157,11 @@ export class OidcClient {
     if (options.acrValues !== undefined) parameters.acr_values = options.acrValues;
     if (options.maxAge !== undefined) parameters.max_age = String(options.maxAge);
     const request = withResources(parameters, this.resources);
-    const url = configuration.serverMetadata().pushed_authorization_request_endpoint
-      ? await client.buildAuthorizationUrlWithPAR(configuration, request)
-      : client.buildAuthorizationUrl(configuration, request);
+    // Under the profile always PAR: openid-client refuses rather than falling back to a front-channel request.
+    const url =
+      this.config.profile === 'fapi2' || configuration.serverMetadata().pushed_authorization_request_endpoint
+        ? await client.buildAuthorizationUrlWithPAR(configuration, request)
+        : client.buildAuthorizationUrl(configuration, request);
     return { url: url.href, checks };
   }
 
@@ -165,6 +179,8 @@ export class OidcClient {
     // Built from the configured redirect URI, never from the request: behind TLS termination the request's scheme and host differ.
     const currentUrl = new URL(this.config.redirectUri);
     currentUrl.search = callbackQuery;
+    const fapi2 = this.config.profile === 'fapi2';
+    if (fapi2) requireIssParameter(callbackQuery);
     let response;
     try {
       response = await client.authorizationCodeGrant(configuration, currentUrl, {
@@ -179,6 +195,7 @@ export class OidcClient {
       const fault = authTimeFault(err, checks.maxAge);
       throw fault === undefined ? err : new StepUpNotSatisfiedError(fault);
     }
+    if (fapi2) requireFapi2IdTokenAlg(response.id_token);
     const idClaims = response.claims();
     if (!idClaims) throw new IdpInvalidResponseError('no_id_token');
     const acrMismatch = acrFault(checks.acrValues, idClaims.acr);

@@ -9,7 +9,10 @@ import type { GatewayConfig, RedisTopology, RouteRequirement } from '../config/t
 import { CONFIG_VARIABLES, describeUnknown, maskUrl, unknownVariables } from '../config/variables.ts';
 import { probeClientCredentials, type CredentialsVerdict } from '../oidc/credentials-probe.ts';
 import { discoverOnce, type ProviderMetadata } from '../oidc/discovery-probe.ts';
+import type { Fapi2Expectations } from '../oidc/fapi2.ts';
 import { createRedisConnection } from '../store/redis-client.ts';
+import { checkFapi2Expectations, reportFapi2 } from './check-fapi2.ts';
+import { reasonOf } from './error-reason.ts';
 
 export interface CheckOptions {
   env: Env;
@@ -64,7 +67,7 @@ export async function runCheck(options: CheckOptions): Promise<number> {
   if (config) printConfiguration(config, env, write);
 
   const issuer = config?.issuerUrl ?? httpUrl(raw.BFF_ISSUER_URL);
-  if (issuer) await checkIdp(issuer, config?.clientId ?? raw.BFF_CLIENT_ID ?? 'bff-gateway', config, timeoutMs, report);
+  if (issuer) await checkIdp(issuer, config?.clientId ?? raw.BFF_CLIENT_ID ?? 'bff-gateway', config, checkFapi2Expectations(config, raw), timeoutMs, report);
   if (config?.redis && config.redis.kind !== 'single') await checkRedisTopology(config.redis, timeoutMs, report);
   else {
     const redisUrl = config ? (config.redis?.kind === 'single' ? config.redis.url : undefined) : raw.BFF_REDIS_URL;
@@ -124,7 +127,14 @@ function describeRequirement(requirement: RouteRequirement): string {
   return parts.join('+');
 }
 
-async function checkIdp(issuer: URL, clientId: string, config: GatewayConfig | undefined, timeoutMs: number, report: (level: Level, text: string) => void): Promise<void> {
+async function checkIdp(
+  issuer: URL,
+  clientId: string,
+  config: GatewayConfig | undefined,
+  fapi2: Fapi2Expectations | undefined,
+  timeoutMs: number,
+  report: (level: Level, text: string) => void,
+): Promise<void> {
   let metadata: ProviderMetadata;
   const startedAt = performance.now();
   try {
@@ -142,7 +152,9 @@ async function checkIdp(issuer: URL, clientId: string, config: GatewayConfig | u
   ].filter(Boolean);
   report('ok', `BFF_ISSUER_URL: discovery answered in ${ms} ms (issuer ${metadata.issuer}; ${features.join(', ') || 'no optional endpoints'})`);
   const methods = metadata.code_challenge_methods_supported;
-  if (methods && !methods.includes('S256')) report('FAIL', 'BFF_ISSUER_URL: the provider does not support PKCE with S256, which the gateway always uses');
+  // Under BFF_PROFILE=fapi2, reportFapi2 names a missing S256 with the profile's other requirements.
+  if (fapi2) reportFapi2(metadata, fapi2, config, report);
+  else if (methods && !methods.includes('S256')) report('FAIL', 'BFF_ISSUER_URL: the provider does not support PKCE with S256, which the gateway always uses');
   if (!metadata.end_session_endpoint) report('warn', "BFF_ISSUER_URL: the provider has no end_session_endpoint: logout ends the gateway session but not the provider's");
   if (!config) return;
   const authMethods = metadata.token_endpoint_auth_methods_supported;
@@ -212,13 +224,6 @@ async function checkRedis(url: string, timeoutMs: number, report: (level: Level,
   }
 }
 
-interface ErrorLike {
-  message?: unknown;
-  code?: unknown;
-  cause?: unknown;
-  errors?: unknown;
-}
-
 /**
  * A cluster or Sentinel-managed master, through the gateway's own connection code: PING
  * once the connection is ready (a cluster must have discovered its slots, a Sentinel
@@ -247,30 +252,6 @@ async function checkRedisTopology(topology: Exclude<RedisTopology, { kind: 'sing
 function scrubAll(text: string, topology: Exclude<RedisTopology, { kind: 'single' }>): string {
   if (topology.kind === 'sentinel') return topology.password ? text.split(topology.password).join('********') : text;
   return topology.nodes.reduce((scrubbed, url) => scrub(scrubbed, url), text);
-}
-
-/**
- * A readable reason: the error's message and the socket code underneath
- * (fetch and openid-client wrap ECONNREFUSED, ENOTFOUND, ... in causes; a
- * connection to several addresses puts them in an AggregateError's `errors`).
- * Follows `cause` or the first of `errors` up to five deep, skips
- * openid-client's bare "something went wrong", and appends the `E…` code
- * (else the innermost message) unless the first message already says it.
- * Duck-typed, because errors from another realm fail `instanceof Error`.
- */
-function reasonOf(err: unknown): string {
-  const chain: ErrorLike[] = [];
-  let current: unknown = err;
-  while (chain.length < 5 && typeof current === 'object' && current !== null) {
-    const link = current as ErrorLike;
-    chain.push(link);
-    current = Array.isArray(link.errors) && link.errors.length > 0 ? link.errors[0] : link.cause;
-  }
-  const messages = chain.map((e) => (typeof e.message === 'string' ? e.message : '')).filter((m) => m !== '' && m !== 'something went wrong');
-  const codes = chain.map((e) => (typeof e.code === 'string' ? e.code : '')).filter((c) => c !== '');
-  const first = messages[0] ?? codes[0] ?? 'unknown error';
-  const detail = codes.find((c) => /^E[A-Z_]+$/.test(c)) ?? (messages.length > 1 ? messages[messages.length - 1] : codes[0]);
-  return detail && !first.includes(detail) ? `${first} (${detail})` : first;
 }
 
 /** Error texts may quote the URL; its password must not reach the report. */

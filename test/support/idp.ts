@@ -16,6 +16,7 @@ import {
   type KoaContextWithOIDC,
   type ResourceServer,
 } from 'oidc-provider';
+import { FAPI2_CLIENT, fapi2Features, fapi2SigningJwk, overrideDiscovery } from './idp-fapi2.ts';
 import { createIdpStorage } from './idp-storage.ts';
 import { ProgrammableTokenEndpoint } from './token-endpoint.ts';
 
@@ -72,6 +73,10 @@ export type IdpOptions = {
   acrValues?: string[];
   /** Extra claims per account id (e.g. `groups`), released with the `profile` scope, in ID tokens too. */
   accountClaims?: Record<string, Record<string, unknown>>;
+  /** FAPI 2.0 (see idp-fapi2.ts): PAR required (unless `par: false`), DPoP, ES256 ID tokens; the default client on private_key_jwt (give `clientJwks`). */
+  fapi2?: boolean;
+  /** Discovery members replaced (`undefined` removes one), to play providers that advertise less. */
+  discovery?: Record<string, unknown>;
 };
 
 /** RFC 8693 token exchange, which oidc-provider does not implement: the test IdP registers its own grant. */
@@ -202,6 +207,7 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
   );
   for (const registered of withKeys) await storage('Client').upsert(registered.client_id, { ...registered });
   provider.on('grant.success', (ctx) => countGrant(counts, ctx));
+  if (options.discovery) provider.use(overrideDiscovery(options.discovery));
   const tokenDelayMs = options.tokenEndpointDelayMs;
   // Middleware must be added before provider.callback() is taken below.
   if (tokenDelayMs) {
@@ -330,7 +336,7 @@ function configure(
       },
     ],
     adapter: storage,
-    jwks: { keys: [signingJwk] },
+    jwks: { keys: options.fapi2 ? [signingJwk, fapi2SigningJwk()] : [signingJwk] },
     cookies: { keys: COOKIE_KEYS },
     pkce: { required: () => true },
     features: {
@@ -353,6 +359,7 @@ function configure(
           return resourceServer(indicator, routeTokenTtl());
         },
       },
+      ...(options.fapi2 ? fapi2Features(options.par ?? true) : {}),
     },
     claims: {
       acr: null,
@@ -407,6 +414,7 @@ function defaultClient(options: IdpOptions): ClientMetadata {
     ...(options.clientJwks ? { jwks: options.clientJwks } : {}),
     // oidc-provider puts `sid` in ID tokens (and logout tokens) only when the session is required.
     ...(options.backchannelLogoutUri ? { backchannel_logout_uri: options.backchannelLogoutUri, backchannel_logout_session_required: options.sidClaim ?? true } : {}),
+    ...(options.fapi2 ? FAPI2_CLIENT : {}),
   };
 }
 

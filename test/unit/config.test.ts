@@ -186,7 +186,10 @@ describe('secrets', () => {
 
 describe('DPoP and the security profile', () => {
   test('BFF_DPOP, BFF_DPOP_ALG and BFF_PROFILE are read as written', () => {
-    const config = loadConfig(baseEnv({ BFF_DPOP: 'TRUE', BFF_DPOP_ALG: 'EdDSA', BFF_PROFILE: 'fapi2' }), cwd);
+    // The profile's own requirements (test/unit/fapi2.test.ts): private_key_jwt, no client secret.
+    const pem = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const env = without(baseEnv({ BFF_DPOP: 'TRUE', BFF_DPOP_ALG: 'EdDSA', BFF_PROFILE: 'fapi2', BFF_CLIENT_AUTH_METHOD: 'private_key_jwt', BFF_CLIENT_PRIVATE_KEY: pem }), 'BFF_CLIENT_SECRET');
+    const config = loadConfig(env, cwd);
     expect(config.dpop).toEqual({ enabled: true, alg: 'EdDSA' });
     expect(config.profile).toBe('fapi2');
   });
