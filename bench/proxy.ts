@@ -12,7 +12,7 @@
  * [50], BENCH_WARMUP_SECONDS [2], BENCH_STORM_SESSIONS [20],
  * BENCH_LEAK_REQUESTS [1000000] (RSS compared with the first tenth),
  * BENCH_SIZE_SESSIONS [1000], BENCH_MAX_MINUTES [20] (then everything stops),
- * BENCH_STRICT=1 (exit 1 when a target is missed).
+ * BENCH_STRICT=1 (exit 1 when a target is missed). Scenario 6 is scenario 4 under BFF_DPOP=true.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -153,10 +153,11 @@ async function benchmark() {
   const redis = await startRedis(redisOptions);
   cleanups.push(() => redis.stop());
 
-  const ports = { memory: await gatewayPorts(), redis: await gatewayPorts(), storm: await gatewayPorts(), leak: await gatewayPorts() };
+  const ports = { memory: await gatewayPorts(), redis: await gatewayPorts(), storm: await gatewayPorts(), leak: await gatewayPorts(), dpop: await gatewayPorts() };
+  // DPoP is on in oidc-provider 9 by default: the same IdP binds the DPoP scenario's tokens.
   const idp = await startIdp({
-    redirectUris: [ports.memory, ports.redis, ports.leak].map((p) => `${p.url}/auth/callback`),
-    postLogoutRedirectUris: [ports.memory, ports.redis, ports.leak].map((p) => `${p.url}/`),
+    redirectUris: [ports.memory, ports.redis, ports.leak, ports.dpop].map((p) => `${p.url}/auth/callback`),
+    postLogoutRedirectUris: [ports.memory, ports.redis, ports.leak, ports.dpop].map((p) => `${p.url}/`),
     accessTokenTtl: 3600,
   });
   cleanups.push(() => idp.close());
@@ -212,6 +213,14 @@ async function benchmark() {
     await gw.stop();
   }
 
+  {
+    // Scenario 4 with sender-constrained tokens: one ES256 proof signed per request (the lean upstream does not verify it).
+    const gw = await startGatewayChild('gateway (DPoP)', ports.dpop, idp, upstream.url, redis.url, { BFF_DPOP: 'true' });
+    const { cookieHeader } = await loginThroughGateway(ports.dpop.url);
+    scenarios.push(await measureScenario(6, 'gateway, valid session, Redis store, BFF_DPOP=true', { url: `${ports.dpop.url}${PATH}`, headers: { cookie: cookieHeader } }, gw.child));
+    await gw.stop();
+  }
+
   const leak = await leakCheck(ports.leak, idp, upstream.url, redis.url);
 
   console.log(`bytes per session: writing ${thousands(settings.sizeSessions)} sessions through the gateway's session store…`);
@@ -235,7 +244,7 @@ async function gatewayPorts(): Promise<GatewayPorts> {
 }
 
 /** `node src/index.ts`, configured through the environment as an operator would, ready when /readyz says so. */
-async function startGatewayChild(name: string, ports: GatewayPorts, idp: TestIdp, upstreamUrl: string, redisUrl: string | undefined) {
+async function startGatewayChild(name: string, ports: GatewayPorts, idp: TestIdp, upstreamUrl: string, redisUrl: string | undefined, extraEnv: Record<string, string> = {}) {
   const dir = mkdtempSync(join(os.tmpdir(), 'bff-bench-'));
   const routesFile = join(dir, 'routes.json');
   writeFileSync(routesFile, JSON.stringify({ routes: [{ prefix: '/api/items', target: upstreamUrl, token: 'user' }] }));
@@ -260,6 +269,7 @@ async function startGatewayChild(name: string, ports: GatewayPorts, idp: TestIdp
       BFF_RATE_LIMIT_LOGIN: 'off',
       BFF_RATE_LIMIT_CALLBACK: 'off',
       ...(redisUrl ? { BFF_REDIS_URL: redisUrl } : {}),
+      ...extraEnv,
     },
     // Its own working directory, so that no .env of the developer's is picked up.
     dir,
@@ -388,8 +398,10 @@ async function leakCheck(ports: GatewayPorts, idp: TestIdp, upstreamUrl: string,
 function evaluate(scenarios: readonly ScenarioResult[], leak: LeakResult): Target[] {
   const bare = scenarios.find((s) => s.id === 2) as ScenarioResult;
   const redis = scenarios.find((s) => s.id === 4) as ScenarioResult;
+  const dpop = scenarios.find((s) => s.id === 6) as ScenarioResult;
   const failing = scenarios.filter((s) => s.non2xx + s.errors > 0);
   const ratio = redis.rps / bare.rps;
+  const dpopRatio = dpop.rps / redis.rps;
   return [
     {
       name: 'scenario 4 req/s ≥ 90 % of scenario 2',
@@ -400,6 +412,11 @@ function evaluate(scenarios: readonly ScenarioResult[], leak: LeakResult): Targe
       name: 'scenario 4 p99 within 1 ms of scenario 2',
       met: redis.p99Ms - bare.p99Ms <= 1,
       detail: `${fixed(redis.p99Ms, 2)} ms vs ${fixed(bare.p99Ms, 2)} ms (${signed(redis.p99Ms - bare.p99Ms, 2)} ms)`,
+    },
+    {
+      name: 'scenario 6 (DPoP) req/s ≥ 70 % of scenario 4 (Bearer)',
+      met: dpopRatio >= 0.7,
+      detail: `${(dpopRatio * 100).toFixed(1)} % (${thousands(dpop.rps)} vs ${thousands(redis.rps)} req/s); p99 ${signed(dpop.p99Ms - redis.p99Ms, 2)} ms; CPU ${signed((dpop.cpuPer10k ?? Number.NaN) - (redis.cpuPer10k ?? Number.NaN), 2)} s/10k`,
     },
     {
       name: 'zero non-2xx responses in every scenario',
@@ -439,6 +456,14 @@ function printReport(scenarios: readonly ScenarioResult[], size: SessionSizeResu
   );
   const storm = scenarios.find((s) => s.id === 5);
   console.log(`#1: the upstream lives in the benchmark process (no RSS/CPU of its own). #5: ${thousands(storm?.refreshes)} token refreshes per run (median).`);
+  const bearer = scenarios.find((s) => s.id === 4);
+  const dpop = scenarios.find((s) => s.id === 6);
+  if (bearer && dpop) {
+    console.log(
+      `#6 vs #4, the cost of DPoP (an ES256 proof per upstream request): ${signed(((dpop.rps - bearer.rps) / bearer.rps) * 100, 1)} % req/s, ` +
+        `${signed(dpop.p99Ms - bearer.p99Ms, 2)} ms p99, ${signed((dpop.cpuPer10k ?? Number.NaN) - (bearer.cpuPer10k ?? Number.NaN), 2)} CPU s/10k`,
+    );
+  }
   console.log(
     `\nbytes per session in Redis (median of ${thousands(size.sessions)}; tokens of ${thousands(size.accessTokenChars)}/${thousands(size.idTokenChars)}/${thousands(size.refreshTokenChars)} chars access/ID/refresh): ` +
       `${thousands(size.recordBytes)} B the encrypted record (value ${thousands(size.valueBytes)} B), ${thousands(size.totalBytes)} B with its share of the sid/sub index`,

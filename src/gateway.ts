@@ -34,6 +34,7 @@ import { SessionIndex } from './session/session-index.ts';
 import { createStores } from './session/stores.ts';
 import { ClientTokenCache } from './tokens/client-credentials.ts';
 import { TokenRefresher } from './tokens/refresher.ts';
+import { DpopNonces } from './dpop/proof.ts';
 
 export interface Gateway {
   url: string;
@@ -92,7 +93,12 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   }
   const policy = new RoutePolicy(config.publicOrigin, logger);
   const challenges = new UpstreamChallenges(new StepUpAllowList(config.routes), policy, logger);
-  const upstreamRoutes = config.routes.map((route) => ({ ...route, upstream: observedUpstream(createUpstream(route, logger, [config.cookieName, config.txCookieName], challenges)) }));
+  // The upstreams' latest DPoP nonces, for HTTP and WebSocket alike (unused without BFF_DPOP).
+  const dpopNonces = new DpopNonces();
+  const upstreamRoutes = config.routes.map((route) => ({
+    ...route,
+    upstream: observedUpstream(createUpstream(route, logger, [config.cookieName, config.txCookieName], challenges, dpopNonces)),
+  }));
   const routes = new ApiRoutes(upstreamRoutes);
   const spaDev = config.spaDevUrl ? spaDevProxy(config.spaDevUrl) : undefined;
   const index = new SessionIndex(stores.kv);
@@ -109,6 +115,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     }),
     new ClientTokenCache(oidc, config.refreshSkewSec * 1000, logger),
     policy,
+    oidc.dpop?.keys,
   );
   // Both limits guard navigations (/auth/login, /auth/callback): a browser gets a page, not JSON.
   const navigationRefusal = (req: IncomingMessage, res: ServerResponse, problem: HttpProblem): void => sendNavigationProblem(req, res, problem, config.errorUrl);
@@ -139,7 +146,10 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   server.on('checkContinue', (req, res) => server.emit('request', req, res));
   guardConnections(server, config.connectionLimits, logger);
   const sessionSockets = new SessionWebSockets({ invalidation: stores.invalidation, liveUntil: (handle) => stores.sessions.liveUntil(handle), logger });
-  server.on('upgrade', webSocketUpgrade({ config, routes, credentials, logger, onOpen: (socket) => shutdown.track(socket), sessionSockets, ...(spaDev ? { fallback: spaDev.upgrade } : {}) }));
+  server.on(
+    'upgrade',
+    webSocketUpgrade({ config, routes, credentials, logger, onOpen: (socket) => shutdown.track(socket), sessionSockets, dpopNonces, ...(spaDev ? { fallback: spaDev.upgrade } : {}) }),
+  );
   const adminServer = createAdminServer({ pingStore: () => stores.kv.ping(), idpReady: () => oidc.ready, draining: () => shutdown.draining }, metrics.registry);
   await listen(server, config.port, options.host);
   // The ops endpoints can stay on a private interface (127.0.0.1, a pod-internal address) while users reach the main port.

@@ -14,6 +14,8 @@ export const LOGIN_FAILURES = {
   invalid_client: "The identity provider refused this application's own credentials, so no one can sign in until the administrators fix the gateway's client configuration.",
   response_invalid: "The identity provider's response failed validation. Start again; if it keeps happening, tell the administrators.",
   idp_unavailable: 'The identity provider is not reachable right now. Try again in a moment.',
+  dpop_not_honoured:
+    "The identity provider issued tokens that are not bound to this sign-in's key (DPoP), which this gateway requires, so no one can sign in until the administrators enable DPoP for this client at the identity provider.",
   step_up_not_satisfied:
     'The identity provider did not confirm the stronger or more recent sign-in this action needs, so your session was left as it was. Go back and try again; if it keeps happening, tell the administrators.',
 } as const;

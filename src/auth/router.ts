@@ -7,7 +7,8 @@ import { problems } from '../http/problem-catalogue.ts';
 import { sendProblem } from '../http/problem.ts';
 import { safeReturnTo } from '../http/return-to.ts';
 import { describe, type OidcClient } from '../oidc/client.ts';
-import { IdpRefusedError, IdpUnavailableError, isClientRefusal, isNetworkError } from '../oidc/errors.ts';
+import { IdpInvalidResponseError, IdpRefusedError, IdpUnavailableError, isClientRefusal, isNetworkError } from '../oidc/errors.ts';
+import { DPOP_NOT_HONOURED } from '../oidc/dpop.ts';
 import { StepUpNotSatisfiedError } from '../oidc/step-up-checks.ts';
 import { StepUpAllowList } from '../policy/allow-list.ts';
 import { destroySession, regenerateSession, saveSession } from '../session/session-ops.ts';
@@ -112,6 +113,11 @@ export function authRouter(deps: AuthRouterDeps): Router {
       }
       logger.warn({ reason: describe(err) }, 'authorization code exchange failed');
       if (err instanceof IdpUnavailableError) return fail('idp_unavailable');
+      // BFF_DPOP=true and the IdP answered a plain Bearer token: an IdP (or client registration) that ignores DPoP.
+      if (err instanceof IdpInvalidResponseError && err.reason === DPOP_NOT_HONOURED) {
+        logger.error({ reason: DPOP_NOT_HONOURED }, 'BFF_DPOP=true but the OpenID provider issued a Bearer token: enable DPoP for this client at the provider');
+        return fail('dpop_not_honoured');
+      }
       // The gateway's own credentials refused: every login fails the same way until an operator fixes them.
       if (err instanceof IdpRefusedError && isClientRefusal(err)) return fail('invalid_client', err.error);
       return fail(err instanceof IdpRefusedError ? 'code_exchange_failed' : 'response_invalid', err instanceof IdpRefusedError ? err.error : undefined);
@@ -127,6 +133,8 @@ export function authRouter(deps: AuthRouterDeps): Router {
       ...(result.idpSid ? { idpSid: result.idpSid } : {}),
       ...(result.acr !== undefined ? { acr: result.acr } : {}),
       ...(result.authTime !== undefined ? { authTime: result.authTime } : {}),
+      // Made at /auth/login and kept (encrypted) in the transaction until now: the tokens are bound to it.
+      ...(tx.dpopKey ? { dpopKey: tx.dpopKey } : {}),
     };
     // A new id (and a new encryption key) at login: a session id planted before login is worthless.
     await regenerateSession(req);

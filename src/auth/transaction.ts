@@ -1,6 +1,6 @@
 import type { Request, Response } from 'express';
 import type { GatewayConfig } from '../config/types.ts';
-import type { LoginChecks } from '../oidc/client.ts';
+import type { LoginChecks } from '../oidc/login-types.ts';
 import type { RecordCipher } from '../session/record-cipher.ts';
 import { newHandle, parseHandle } from '../session/handles.ts';
 import { loginTransactionKey } from '../session/keys.ts';

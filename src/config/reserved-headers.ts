@@ -19,7 +19,7 @@ export const HOP_BY_HOP_HEADERS: readonly string[] = [
 ];
 
 /** Headers the gateway sets itself; a browser's copy never reaches an upstream. */
-export const GATEWAY_OWNED_HEADERS: readonly string[] = ['cookie', 'authorization', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id'];
+export const GATEWAY_OWNED_HEADERS: readonly string[] = ['cookie', 'authorization', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id', 'dpop'];
 
 /** Prefix of the identity headers the gateway sets for upstreams that trust it. */
 export const USER_HEADER_PREFIX = 'x-user-';

@@ -6,41 +6,18 @@ import { tokenSet, withResources } from './token-response.ts';
 import { classifyIdpError } from './classify.ts';
 import { clientAuthentication } from './client-auth.ts';
 import { fapi2Refusal, requireFapi2IdTokenAlg, requireIssParameter, type Fapi2RefusedError } from './fapi2.ts';
-import { IdpInvalidResponseError, IdpUnavailableError, isIdpError, type IdpEndpoint } from './errors.ts';
+import { IdpInvalidResponseError, IdpUnavailableError } from './errors.ts';
+import { asIdpFailure, describe } from './failure.ts';
+export { describe } from './failure.ts';
 import { acrFault, authTimeFault, StepUpNotSatisfiedError } from './step-up-checks.ts';
-
-/** What a login needs to remember until the callback. */
-export interface LoginChecks {
-  state: string;
-  nonce: string;
-  codeVerifier: string;
-  /** A step-up login's `acr_values` (one value), which the ID token's `acr` must equal. */
-  acrValues?: string;
-  /** A step-up login's `max_age` (seconds), which the ID token's `auth_time` must meet. */
-  maxAge?: number;
-}
-
-/** What a login asks the IdP for besides signing in. */
-export interface LoginOptions {
-  prompt?: string;
-  acrValues?: string;
-  maxAge?: number;
-}
-
-export interface LoginResult {
-  tokens: TokenSet;
-  sub: string;
-  claims: Record<string, unknown>;
-  idpSid?: string;
-  /** The ID token's `acr`. */
-  acr?: string;
-  /** The ID token's `auth_time`, epoch seconds. */
-  authTime?: number;
-}
+import { DpopKeys, type DpopPrivateJwk } from '../dpop/keys.ts';
+import { DpopHandles, requireDpopBound } from './dpop.ts';
+import type { LoginChecks, LoginOptions, LoginResult } from './login-types.ts';
 
 /** Claims that only serve the protocol; the SPA has no use for them. */
 const PROTOCOL_CLAIMS = new Set(['nonce', 'at_hash', 'c_hash', 's_hash', 'auth_time', 'azp', 'aud', 'iss', 'iat', 'exp', 'nbf', 'jti']);
 
+type TokenResponse = client.TokenEndpointResponse & client.TokenEndpointResponseHelpers;
 const MAX_RETRY_DELAY_MS = 30_000;
 /** RFC 8693 §2.1 and §3. */
 const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -73,6 +50,8 @@ export class OidcClient {
   /** Set when the provider fails BFF_PROFILE's requirements: its metadata is never used, and discovery stops. */
   refusal: Fapi2RefusedError | undefined;
   private readonly onRefused: ((refusal: Fapi2RefusedError) => void) | undefined;
+  /** `BFF_DPOP=true`: every token request carries a proof, and only DPoP-bound tokens are accepted. */
+  readonly dpop: DpopHandles | undefined;
 
   constructor(config: GatewayConfig, logger: Logger, fetch?: client.CustomFetch, onRefused?: (refusal: Fapi2RefusedError) => void) {
     this.config = config;
@@ -80,6 +59,7 @@ export class OidcClient {
     this.resources = [...new Set(config.routes.map(userTokenResource).filter((resource) => resource !== undefined))];
     this.logger = logger;
     this.fetch = fetch;
+    this.dpop = config.dpop.enabled ? new DpopHandles(new DpopKeys(config.dpop.alg)) : undefined;
   }
 
   /** Starts discovery; resolves after the first attempt, whatever its outcome. */
@@ -144,6 +124,7 @@ export class OidcClient {
       codeVerifier: client.randomPKCECodeVerifier(),
       ...(options.acrValues !== undefined ? { acrValues: options.acrValues } : {}),
       ...(options.maxAge !== undefined ? { maxAge: options.maxAge } : {}),
+      ...(this.dpop ? { dpopKey: this.dpop.keys.generate() } : {}),
     };
     const parameters: Record<string, string> = {
       redirect_uri: this.config.redirectUri,
@@ -156,11 +137,13 @@ export class OidcClient {
     if (options.prompt) parameters.prompt = options.prompt;
     if (options.acrValues !== undefined) parameters.acr_values = options.acrValues;
     if (options.maxAge !== undefined) parameters.max_age = String(options.maxAge);
+    // RFC 9449 §10: the code is bound to the key, so that only this key can redeem it (PAR also carries a proof).
+    if (checks.dpopKey) parameters.dpop_jkt = (this.dpop as DpopHandles).keys.load(checks.dpopKey).jkt;
     const request = withResources(parameters, this.resources);
     // Under the profile always PAR: openid-client refuses rather than falling back to a front-channel request.
     const url =
       this.config.profile === 'fapi2' || configuration.serverMetadata().pushed_authorization_request_endpoint
-        ? await client.buildAuthorizationUrlWithPAR(configuration, request)
+        ? await client.buildAuthorizationUrlWithPAR(configuration, request, this.proofs(configuration, checks.dpopKey))
         : client.buildAuthorizationUrl(configuration, request);
     return { url: url.href, checks };
   }
@@ -181,21 +164,29 @@ export class OidcClient {
     currentUrl.search = callbackQuery;
     const fapi2 = this.config.profile === 'fapi2';
     if (fapi2) requireIssParameter(callbackQuery);
+    const proofs = this.proofs(configuration, checks.dpopKey);
     let response;
     try {
-      response = await client.authorizationCodeGrant(configuration, currentUrl, {
-        pkceCodeVerifier: checks.codeVerifier,
-        expectedState: checks.state,
-        expectedNonce: checks.nonce,
-        idTokenExpected: true,
-        // A step-up's max_age: openid-client then requires auth_time and checks its age (with its 30 s clock tolerance).
-        ...(checks.maxAge !== undefined ? { maxAge: checks.maxAge } : {}),
-      });
+      response = await client.authorizationCodeGrant(
+        configuration,
+        currentUrl,
+        {
+          pkceCodeVerifier: checks.codeVerifier,
+          expectedState: checks.state,
+          expectedNonce: checks.nonce,
+          idTokenExpected: true,
+          // A step-up's max_age: openid-client then requires auth_time and checks its age (with its 30 s clock tolerance).
+          ...(checks.maxAge !== undefined ? { maxAge: checks.maxAge } : {}),
+        },
+        undefined,
+        proofs,
+      );
     } catch (err) {
       const fault = authTimeFault(err, checks.maxAge);
       throw fault === undefined ? err : new StepUpNotSatisfiedError(fault);
     }
     if (fapi2) requireFapi2IdTokenAlg(response.id_token);
+    this.bound(response);
     const idClaims = response.claims();
     if (!idClaims) throw new IdpInvalidResponseError('no_id_token');
     const acrMismatch = acrFault(checks.acrValues, idClaims.acr);
@@ -204,7 +195,7 @@ export class OidcClient {
     for (const [name, value] of Object.entries(idClaims)) if (!PROTOCOL_CLAIMS.has(name)) claims[name] = value;
     if (configuration.serverMetadata().userinfo_endpoint) {
       try {
-        const userinfo = await client.fetchUserInfo(configuration, response.access_token, idClaims.sub);
+        const userinfo = await client.fetchUserInfo(configuration, response.access_token, idClaims.sub, proofs);
         for (const [name, value] of Object.entries(userinfo)) if (!(name in claims)) claims[name] = value;
       } catch (err) {
         this.logger.warn({ reason: describe(await classifyIdpError(err, 'userinfo')) }, 'userinfo request failed; using the ID token claims only');
@@ -224,22 +215,40 @@ export class OidcClient {
    * Refresh-token grant. A response without a new refresh token keeps the
    * old one; with rotation the new one replaces it.
    */
-  refresh(refreshToken: string, resource?: string): Promise<TokenSet> {
-    return asIdpFailure('token', async () => tokenSet(await client.refreshTokenGrant(this.current(), refreshToken, resource === undefined ? undefined : { resource })));
+  refresh(refreshToken: string, resource?: string, dpopKey?: DpopPrivateJwk): Promise<TokenSet> {
+    return this.tokenRequest(dpopKey, (configuration, proofs) => client.refreshTokenGrant(configuration, refreshToken, resource === undefined ? undefined : { resource }, proofs));
   }
 
   /** RFC 8693: the user's access token exchanged for one meant for `target`, with the gateway's client authentication. */
-  exchange(subjectToken: string, target: ExchangeTarget): Promise<TokenSet> {
+  exchange(subjectToken: string, target: ExchangeTarget, dpopKey?: DpopPrivateJwk): Promise<TokenSet> {
     const parameters: Record<string, string> = { subject_token: subjectToken, subject_token_type: ACCESS_TOKEN_TYPE, requested_token_type: ACCESS_TOKEN_TYPE };
     if (target.audience !== undefined) parameters.audience = target.audience;
     if (target.resource !== undefined) parameters.resource = target.resource;
     if (target.scope !== undefined) parameters.scope = target.scope;
-    return asIdpFailure('token', async () => tokenSet(await client.genericGrantRequest(this.current(), TOKEN_EXCHANGE_GRANT, parameters)));
+    return this.tokenRequest(dpopKey, (configuration, proofs) => client.genericGrantRequest(configuration, TOKEN_EXCHANGE_GRANT, parameters, proofs));
   }
 
   /** The gateway's own token (client-credentials grant). */
   clientCredentials(parameters: Record<string, string>): Promise<TokenSet> {
-    return asIdpFailure('token', async () => tokenSet(await client.clientCredentialsGrant(this.current(), parameters)));
+    // No session, no session key: the gateway instance's own key (src/dpop/keys.ts).
+    return this.tokenRequest(undefined, (configuration, proofs) => client.clientCredentialsGrant(configuration, parameters, proofs));
+  }
+
+  /** A token request, with a DPoP proof under `BFF_DPOP=true` (whose answer must then be a DPoP-bound token). */
+  private tokenRequest(dpopKey: DpopPrivateJwk | undefined, request: (configuration: client.Configuration, proofs?: client.DPoPOptions) => Promise<TokenResponse>): Promise<TokenSet> {
+    return asIdpFailure('token', async () => {
+      const configuration = this.current();
+      return tokenSet(this.bound(await request(configuration, this.proofs(configuration, dpopKey))));
+    });
+  }
+
+  /** The DPoP option of a token request, under `BFF_DPOP=true`: signed with the session's key, else the gateway's. */
+  private proofs(configuration: client.Configuration, dpopKey: DpopPrivateJwk | undefined): client.DPoPOptions | undefined {
+    return this.dpop?.options(configuration, dpopKey);
+  }
+
+  private bound(response: TokenResponse): TokenResponse {
+    return this.dpop ? requireDpopBound(response) : response;
   }
 
   /** The IdP's issuer identifier and JWKS URI, once discovery succeeded. */
@@ -272,26 +281,4 @@ export class OidcClient {
     if (idToken) parameters.id_token_hint = idToken;
     return client.buildEndSessionUrl(configuration, parameters).href;
   }
-}
-
-/** Runs a request to the IdP; whatever it throws becomes one of the gateway's IdP errors. */
-async function asIdpFailure<T>(endpoint: IdpEndpoint, request: () => Promise<T>): Promise<T> {
-  try {
-    return await request();
-  } catch (err) {
-    // Not the IdP's failure: the login got an answer that is valid, just not the one asked for.
-    if (err instanceof StepUpNotSatisfiedError) throw err;
-    throw await classifyIdpError(err, endpoint);
-  }
-}
-
-/** A log-safe description of an IdP failure: error names and codes only, never response bodies, descriptions or tokens. */
-export function describe(err: unknown): string {
-  if (isIdpError(err)) return err.status === undefined ? err.reason : `${err.reason} (HTTP ${err.status})`;
-  if (err instanceof Error) {
-    const code = 'code' in err && typeof err.code === 'string' ? err.code : err.name;
-    const cause = err.cause instanceof Error && 'code' in err.cause ? ` (${String(err.cause.code)})` : '';
-    return `${code}${cause}`;
-  }
-  return 'unknown error';
 }

@@ -28,6 +28,8 @@ const SECRET_FIELDS = [
   'sessionHandle',
   'sessionID',
   'logoutNonce',
+  'dpopKey',
+  'privateKey',
   'password',
   'cookie',
   'authorization',

@@ -10,9 +10,9 @@ import { noteSession, noteUpstream } from './request-facts.ts';
 export function observedUpstream(upstream: Upstream): Upstream {
   const inner = upstream.handle;
   const prefix = upstream.route.prefix;
-  const handle: Upstream['handle'] = (req, res, body) => {
+  const handle: Upstream['handle'] = (req, res, body, proof) => {
     noteUpstream(req, prefix);
-    inner(req, res, body);
+    inner(req, res, body, proof);
   };
   return { ...upstream, handle };
 }

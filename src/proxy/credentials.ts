@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { DpopKey, DpopKeys } from '../dpop/keys.ts';
 import { TOKEN_MODE_TRAITS, type RouteConfig } from '../config/types.ts';
 import { problems } from '../http/problem-catalogue.ts';
 import { HttpProblem } from '../http/problem.ts';
@@ -16,6 +17,8 @@ export interface Credentials {
   user?: Record<string, string>;
   /** The session whose user token this is, so that what it authorised (a WebSocket) can end with it. */
   handle?: string;
+  /** The key the access token is bound to (RFC 9449): the session's, or the gateway's for its client token. Absent for Bearer tokens. */
+  dpop?: DpopKey;
 }
 
 /**
@@ -30,12 +33,15 @@ export class UpstreamCredentials {
   private readonly refresher: TokenRefresher;
   private readonly clientTokens: ClientTokenCache;
   private readonly policy: RoutePolicy;
+  /** `BFF_DPOP=true`: the imported keys, so that a request looks its session's key up rather than parsing it. */
+  private readonly dpop: DpopKeys | undefined;
 
-  constructor(sessions: SessionReader, refresher: TokenRefresher, clientTokens: ClientTokenCache, policy: RoutePolicy) {
+  constructor(sessions: SessionReader, refresher: TokenRefresher, clientTokens: ClientTokenCache, policy: RoutePolicy, dpop?: DpopKeys) {
     this.sessions = sessions;
     this.refresher = refresher;
     this.clientTokens = clientTokens;
     this.policy = policy;
+    this.dpop = dpop;
   }
 
   async forRoute(route: RouteConfig, req: IncomingMessage): Promise<Credentials | HttpProblem> {
@@ -75,6 +81,7 @@ export class UpstreamCredentials {
         return {
           accessToken: fresh.user.accessToken,
           handle: session.handle,
+          ...this.sessionKey(fresh.user),
           ...(route.userHeaders ? { user: userHeaders(fresh.user.sub, fresh.user.claims, route.userHeaders) } : {}),
         };
       }
@@ -91,19 +98,28 @@ export class UpstreamCredentials {
     return {
       accessToken: outcome.token.accessToken,
       handle: session.handle,
+      ...this.sessionKey(outcome.user),
       ...(route.userHeaders ? { user: userHeaders(outcome.user.sub, outcome.user.claims, route.userHeaders) } : {}),
     };
   }
 
   private async client(route: RouteConfig): Promise<Credentials | HttpProblem> {
     try {
-      return { accessToken: await this.clientTokens.get(route.scope, route.resource) };
+      const accessToken = await this.clientTokens.get(route.scope, route.resource);
+      return this.dpop ? { accessToken, dpop: this.dpop.gatewayKey } : { accessToken };
     } catch (err) {
       if (err instanceof HttpProblem) return err;
       throw err;
     }
   }
+
+  /** The session's DPoP key (imported once, then cached), when its tokens are bound to one. */
+  private sessionKey(user: UserSession): { dpop?: DpopKey } {
+    return user.dpopKey !== undefined && this.dpop !== undefined ? { dpop: this.dpop.load(user.dpopKey) } : NO_KEY;
+  }
 }
+
+const NO_KEY: { dpop?: DpopKey } = Object.freeze({});
 
 function routeTokenProblem(outcome: Exclude<RouteTokenOutcome, { kind: 'fresh' }>, prefix: string, spec: RouteTokenSpec): HttpProblem {
   if (outcome.kind !== 'refused') return freshnessProblem(outcome);

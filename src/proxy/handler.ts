@@ -64,7 +64,7 @@ export function apiProxy(deps: ProxyDeps): ApiHandler {
     if (body.kind === 'stream' && !declaredLarge && !streamSlot(req, res)) return;
     prepareUpstreamHeaders(req, upstreamIdentity(config, req, res.getHeader('x-request-id') as string, route, granted));
     req.url = resolved.upstreamUrl;
-    route.upstream.handle(req, res, body);
+    route.upstream.handle(req, res, body, granted.dpop && granted.accessToken ? { key: granted.dpop, accessToken: granted.accessToken } : undefined);
   }
 
   return (req, res) => {
@@ -82,7 +82,7 @@ export function upstreamIdentity(
   req: IncomingMessage,
   requestId: string,
   route: UpstreamRoute,
-  granted: { accessToken?: string; user?: Record<string, string> },
+  granted: { accessToken?: string; user?: Record<string, string>; dpop?: unknown },
 ): UpstreamIdentity {
   return {
     publicHost: config.publicUrl.host,
@@ -90,6 +90,7 @@ export function upstreamIdentity(
     forwardedFor: upstreamForwardedFor(req, trustProxyOf(config)),
     requestId,
     ...(granted.accessToken ? { accessToken: granted.accessToken } : {}),
+    ...(granted.dpop !== undefined ? { dpop: true } : {}),
     ...(route.headers ? { extra: route.headers } : {}),
     ...(granted.user ? { user: granted.user } : {}),
     ...(route.passHeaders ? { pass: route.passHeaders } : {}),

@@ -64,6 +64,8 @@ export interface UpstreamIdentity {
   forwardedFor: string;
   requestId: string;
   accessToken?: string;
+  /** The access token is DPoP-bound (RFC 9449): `Authorization: DPoP`, the proof is added by whoever sends the request. */
+  dpop?: boolean;
   /** The route's static extra headers. */
   extra?: Readonly<Record<string, string>>;
   /** `X-User-*` headers for the signed-in user, already computed. */
@@ -96,7 +98,7 @@ export function prepareUpstreamHeaders(req: IncomingMessage, identity: UpstreamI
   }
   if (identity.extra) for (const name in identity.extra) headers[name.toLowerCase()] = identity.extra[name];
   if (identity.user) for (const name in identity.user) headers[name] = identity.user[name];
-  if (identity.accessToken) headers.authorization = `Bearer ${identity.accessToken}`;
+  if (identity.accessToken) headers.authorization = `${identity.dpop === true ? 'DPoP' : 'Bearer'} ${identity.accessToken}`;
   headers['x-forwarded-for'] = identity.forwardedFor;
   headers['x-forwarded-proto'] = identity.publicProto;
   headers['x-forwarded-host'] = identity.publicHost;

@@ -2,6 +2,8 @@ import http, { type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttp
 import https from 'node:https';
 import type { Logger } from 'pino';
 import type { RouteConfig } from '../config/types.ts';
+import type { DpopKey } from '../dpop/keys.ts';
+import { asksForNonce, dpopProof, DpopNonces } from '../dpop/proof.ts';
 import { problems } from '../http/problem-catalogue.ts';
 import { sendProblem } from '../http/problem.ts';
 import { withoutGatewayCookies } from './gateway-cookies.ts';
@@ -27,8 +29,14 @@ export interface Upstream {
    * Sends the request upstream and the answer back. `req.headers` and
    * `req.url` are already the upstream's; framing and `Host` are set here.
    */
-  handle(req: IncomingMessage, res: ServerResponse, body: RequestBody): void;
+  handle(req: IncomingMessage, res: ServerResponse, body: RequestBody, proof?: UpstreamProof): void;
   close(): void;
+}
+
+/** A DPoP-bound token's key: the request then carries a fresh proof (RFC 9449 §7) signed with it. */
+export interface UpstreamProof {
+  key: DpopKey;
+  accessToken: string;
 }
 
 /** A route together with its proxy, as the route table holds it. */
@@ -45,13 +53,15 @@ export type UpstreamRoute = RouteConfig & { upstream: Upstream };
  * bounds each silence until the upstream's response headers; a long stream
  * (SSE, downloads, uploads) that keeps moving is not cut.
  */
-export function createUpstream(route: RouteConfig, logger: Logger, gatewayCookies: readonly string[] = [], challenges?: UpstreamChallenges): Upstream {
+export function createUpstream(route: RouteConfig, logger: Logger, gatewayCookies: readonly string[] = [], challenges?: UpstreamChallenges, nonces: DpopNonces = new DpopNonces()): Upstream {
   const secure = route.target.protocol === 'https:';
   const agent = secure ? new https.Agent({ keepAlive: true, maxSockets: route.maxConnections, ...upstreamTlsOptions(route) }) : new http.Agent({ keepAlive: true, maxSockets: route.maxConnections });
   const request = secure ? https.request : http.request;
   const hostname = route.target.hostname.replace(/^\[|\]$/g, '');
   const port = route.target.port || (secure ? 443 : 80);
   const host = route.target.host;
+  // `htu` is this origin plus the upstream path: the URL the gateway calls, without query (RFC 9449 §4.2).
+  const origin = route.target.origin;
 
   function fail(err: Error & { code?: string }, res: ServerResponse): void {
     const code = err instanceof UpstreamError ? err.code : undefined;
@@ -65,9 +75,10 @@ export function createUpstream(route: RouteConfig, logger: Logger, gatewayCookie
     sendProblem(res, code === 'UPSTREAM_BUSY' ? problems.upstreamBusy(route.timeoutMs) : code === 'UPSTREAM_TIMEOUT' ? problems.upstreamTimeout(route.timeoutMs) : problems.upstreamUnavailable());
   }
 
-  function handle(req: IncomingMessage, res: ServerResponse, body: RequestBody): void {
+  function handle(req: IncomingMessage, res: ServerResponse, body: RequestBody, proof?: UpstreamProof): void {
     const headers: OutgoingHttpHeaders = req.headers;
     headers.host = host;
+    if (proof) headers.dpop = sign(req, proof);
     if (body.kind === 'buffered') headers['content-length'] = body.data.length;
     else if (body.kind === 'stream') {
       if (body.length === undefined) headers['transfer-encoding'] = 'chunked';
@@ -93,6 +104,12 @@ export function createUpstream(route: RouteConfig, logger: Logger, gatewayCookie
     });
     proxyReq.once('response', (proxyRes) => {
       proxyReq.setTimeout(0);
+      if (proof && nonceRetry(proxyRes, body)) {
+        // RFC 9449 §9: the same request once more, with a proof carrying the nonce just given; its body was read whole.
+        proxyRes.resume();
+        headers.dpop = sign(req, proof);
+        return handle(req, res, body);
+      }
       respond(proxyRes, res, req);
     });
     // The browser went away: so does the upstream request (and its socket, which is not reusable mid-message).
@@ -109,6 +126,25 @@ export function createUpstream(route: RouteConfig, logger: Logger, gatewayCookie
       });
       req.pipe(proxyReq);
     } else proxyReq.end();
+  }
+
+  function sign(req: IncomingMessage, proof: UpstreamProof): string {
+    const url = req.url ?? '/';
+    const query = url.indexOf('?');
+    return dpopProof(proof.key, req.method ?? 'GET', origin + (query === -1 ? url : url.slice(0, query)), proof.accessToken, nonces.get(origin));
+  }
+
+  /**
+   * Remembers the upstream's latest `DPoP-Nonce` (most requests then need no
+   * retry), and says whether this answer asks for one more try with it. A
+   * streamed body cannot be sent again: that 401 goes to the browser, and the
+   * next request carries the nonce.
+   */
+  function nonceRetry(proxyRes: IncomingMessage, body: RequestBody): boolean {
+    const nonce = proxyRes.headers['dpop-nonce'];
+    if (typeof nonce !== 'string' || nonce === '') return false;
+    nonces.set(origin, nonce);
+    return proxyRes.statusCode === 401 && body.kind !== 'stream' && asksForNonce(proxyRes.headers['www-authenticate']);
   }
 
   function respond(proxyRes: IncomingMessage, res: ServerResponse, req: IncomingMessage): void {

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config/types.ts';
+import { dpopProof, type DpopNonces } from '../dpop/proof.ts';
 import { crossSiteProblem } from '../http/csrf.ts';
 import { problemFor, problems } from '../http/problem-catalogue.ts';
 import { HttpProblem, writeRawProblem as refuse } from '../http/problem.ts';
@@ -25,6 +26,8 @@ export interface WebSocketDeps {
   onOpen?: (socket: Duplex) => void;
   /** Closes a session's WebSockets (1008) when the session ends. */
   sessionSockets?: SessionWebSockets;
+  /** The upstreams' latest DPoP nonces, shared with the HTTP path. */
+  dpopNonces?: DpopNonces;
 }
 
 /**
@@ -61,6 +64,11 @@ export function webSocketUpgrade(deps: WebSocketDeps): (req: IncomingMessage, so
       if (socket.destroyed) return;
       prepareUpstreamHeaders(req, upstreamIdentity(config, req, requestId, route, granted), true);
       req.url = resolved.upstreamUrl;
+      if (granted.dpop && granted.accessToken) {
+        // A handshake is an HTTP GET: it carries a proof like any request (no nonce retry: the browser's handshake is answered as it comes).
+        const target = new URL(resolved.upstreamUrl, route.target);
+        req.headers.dpop = dpopProof(granted.dpop, 'GET', target.origin + target.pathname, granted.accessToken, deps.dpopNonces?.get(target.origin));
+      }
       deps.onOpen?.(socket);
       const { handle } = granted;
       forwardUpgrade({

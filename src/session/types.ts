@@ -1,3 +1,4 @@
+import type { DpopPrivateJwk } from '../dpop/keys.ts';
 import type { TokenSet } from '../oidc/token-set.ts';
 
 /** What the gateway keeps for a signed-in browser. Lives only encrypted in the store. */
@@ -23,6 +24,12 @@ export interface UserSession extends TokenSet {
    * Keyed by what was asked for (see tokens/), kept until due.
    */
   routeTokens?: Record<string, RouteToken>;
+  /**
+   * `BFF_DPOP=true`: the session's DPoP private key (JWK), made at login. It
+   * lives only here, inside the encrypted record: every token of the session
+   * is bound to it, and every upstream request carries a proof signed with it.
+   */
+  dpopKey?: DpopPrivateJwk;
 }
 
 /** A token obtained for one API on the user's behalf. */

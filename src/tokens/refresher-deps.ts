@@ -1,5 +1,6 @@
 import type { SessionData } from 'express-session';
 import type { Logger } from 'pino';
+import type { DpopPrivateJwk } from '../dpop/keys.ts';
 import type { ExchangeTarget, TokenSet } from '../oidc/token-set.ts';
 import type { LockFence, ReplaceResult } from '../session/records.ts';
 import type { SessionOwner } from '../session/session-index.ts';
@@ -15,10 +16,10 @@ import type { RouteToken, UserSession } from '../session/types.ts';
 
 /** The IdP's refresh-token grant. Failures are rejected with the errors of `src/oidc/errors.ts`. */
 export interface RefreshGrant {
-  /** With `resource` (RFC 8707), the access token is meant for that resource only. */
-  refresh(refreshToken: string, resource?: string): Promise<TokenSet>;
+  /** With `resource` (RFC 8707), the access token is meant for that resource only. With `dpopKey` (the session's), the request carries a DPoP proof. */
+  refresh(refreshToken: string, resource?: string, dpopKey?: DpopPrivateJwk): Promise<TokenSet>;
   /** RFC 8693 token exchange of the user's access token for one meant for `target`. */
-  exchange(subjectToken: string, target: ExchangeTarget): Promise<TokenSet>;
+  exchange(subjectToken: string, target: ExchangeTarget, dpopKey?: DpopPrivateJwk): Promise<TokenSet>;
   /** The issuer names the session owner in the sid/sub index: a sub or sid is unique only per issuer. */
   metadata(): { issuer: string };
 }

@@ -152,7 +152,7 @@ export class TokenRefresher {
     if (!user.refreshToken) return { kind: 'expired' };
     let tokens: TokenSet;
     try {
-      tokens = await grant.refresh(user.refreshToken);
+      tokens = await grant.refresh(user.refreshToken, undefined, user.dpopKey);
     } catch (err) {
       const failure = asIdpError(err);
       stats?.onRefresh?.(idpSaidNo(failure) ? 'refused' : 'error');
@@ -187,7 +187,7 @@ export class TokenRefresher {
     if (blocked) return blocked;
     let tokens: TokenSet;
     try {
-      tokens = await grant.refresh(user.refreshToken, spec.resource);
+      tokens = await grant.refresh(user.refreshToken, spec.resource, user.dpopKey);
     } catch (err) {
       const failure = asIdpError(err);
       if (refusedForTheResource(failure)) return this.refused(failure, 'resource');
@@ -220,7 +220,7 @@ export class TokenRefresher {
     const target = { ...(audience !== undefined ? { audience } : {}), ...(resource !== undefined ? { resource } : {}), ...(scope !== undefined ? { scope } : {}) };
     for (let attempt = 1; ; attempt += 1) {
       try {
-        return await this.storeRouteToken(held, spec, await this.deps.grant.exchange(user.accessToken, target), {});
+        return await this.storeRouteToken(held, spec, await this.deps.grant.exchange(user.accessToken, target, user.dpopKey), {});
       } catch (err) {
         const failure = asIdpError(err);
         if (attempt === 1 && subjectTokenRefused(failure)) {

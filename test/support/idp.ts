@@ -18,6 +18,7 @@ import {
 } from 'oidc-provider';
 import { FAPI2_CLIENT, fapi2Features, fapi2SigningJwk, overrideDiscovery } from './idp-fapi2.ts';
 import { createIdpStorage } from './idp-storage.ts';
+import { dpopFeature, exchangeBinding, type IdpDpopOptions } from './idp-dpop.ts';
 import { ProgrammableTokenEndpoint } from './token-endpoint.ts';
 
 export const TEST_CLIENT_ID = 'bff';
@@ -77,6 +78,8 @@ export type IdpOptions = {
   fapi2?: boolean;
   /** Discovery members replaced (`undefined` removes one), to play providers that advertise less. */
   discovery?: Record<string, unknown>;
+  /** DPoP (RFC 9449), on by default as in oidc-provider 9: demand nonces, or turn it off (an IdP that issues Bearer tokens whatever the proof). */
+  dpop?: IdpDpopOptions;
 };
 
 /** RFC 8693 token exchange, which oidc-provider does not implement: the test IdP registers its own grant. */
@@ -289,7 +292,7 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
     },
   };
 
-  registerTokenExchange(provider, idp);
+  registerTokenExchange(provider, idp, options.dpop?.off === true);
   routeTokenTtl = () => idp.routeTokenTtl;
   const callback = provider.callback();
   onTokenRequest = (req, res) => void callback(req, res);
@@ -349,6 +352,7 @@ function configure(
       backchannelLogout: { enabled: options.backchannelLogout ?? true },
       clientCredentials: { enabled: true },
       pushedAuthorizationRequests: { enabled: options.par ?? true },
+      dPoP: dpopFeature(options.dpop),
       // RFC 8707: any resource a test names (but those in `unknownResources`) is a resource server taking RS256 JWTs with aud = the resource.
       resourceIndicators: {
         enabled: true,
@@ -530,7 +534,7 @@ type ExchangeParams = { subject_token?: string; subject_token_type?: string; req
  * is the `audience` (else the `resource`), for the same user. The client must
  * be registered with the grant type. `idp.exchange` makes it refuse or fail.
  */
-function registerTokenExchange(provider: Provider, idp: TestIdp): void {
+function registerTokenExchange(provider: Provider, idp: TestIdp, dpopOff: boolean): void {
   provider.registerGrantType<ExchangeParams>(
     TOKEN_EXCHANGE_GRANT,
     async (ctx) => {
@@ -545,13 +549,15 @@ function registerTokenExchange(provider: Provider, idp: TestIdp): void {
       if (resource && idp.unknownResources.has(resource)) throw new errors.InvalidTarget();
       const subject = await provider.AccessToken.find(subjectToken);
       if (!subject || subject.isExpired || !(await provider.Grant.find(subject.grantId))) throw new errors.InvalidGrant('subject token is invalid, expired or revoked');
+      const jkt = await exchangeBinding(ctx, subject.jkt, dpopOff);
       const target = audience ?? (resource as string);
       const token = new provider.AccessToken({ accountId: subject.accountId, client: ctx.oidc.client, grantId: subject.grantId, gty: 'token-exchange', ...(scope ? { scope } : {}) });
       token.resourceServer = new provider.ResourceServer(resource ?? `urn:test-idp:audience:${target}`, resourceServer(target, idp.routeTokenTtl));
+      if (jkt !== undefined) token.setThumbprint('jkt', jkt);
       ctx.body = {
         access_token: await token.save(),
         issued_token_type: ACCESS_TOKEN_TYPE,
-        token_type: 'Bearer',
+        token_type: jkt === undefined ? 'Bearer' : 'DPoP',
         expires_in: token.expiration,
         ...(scope ? { scope } : {}),
       };
