@@ -15,8 +15,9 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { spawnCommand, waitForStatus, type Child } from '../children.ts';
 
-export const APACHE_BINARY = '/usr/sbin/apache2';
-export const APACHE_MODULES_DIR = '/usr/lib/apache2/modules';
+/** Debian's paths; BENCH_APACHE_BINARY and BENCH_APACHE_MODULES for another layout. */
+export const APACHE_BINARY = process.env.BENCH_APACHE_BINARY || '/usr/sbin/apache2';
+export const APACHE_MODULES_DIR = process.env.BENCH_APACHE_MODULES || '/usr/lib/apache2/modules';
 export const APACHE_INSTALL_HINT = 'apt-get install -y apache2 libapache2-mod-auth-openidc';
 /** mod_auth_openidc's redirect URI is a vanity path inside a location it protects; the login starts at that location. */
 export const APACHE_LOGIN_PATH = '/login';
