@@ -86,9 +86,9 @@ function sessionsSetting(): number {
   const args = process.argv.slice(2);
   const at = args.findIndex((a) => a === '--sessions' || a.startsWith('--sessions='));
   const text = at < 0 ? undefined : args[at]?.includes('=') ? args[at]?.slice('--sessions='.length) : args[at + 1];
-  if (text === undefined) return Math.round(setting('BENCH_SESSIONS', 1000));
+  if (at < 0) return Math.round(setting('BENCH_SESSIONS', 1000));
   const value = Number(text);
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`--sessions must be a positive whole number, got "${text}"`);
+  if (text === undefined || !Number.isInteger(value) || value <= 0) throw new Error(`--sessions must be a positive whole number, got "${text ?? ''}"`);
   return value;
 }
 
