@@ -3,7 +3,7 @@
  * and CPU time read from /proc are theirs alone and not the load generator's.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 
@@ -25,11 +25,19 @@ export interface Child {
 
 const OUTPUT_TAIL_CHARS = 8_000;
 const STOP_GRACE_MS = 3_000;
-const live = new Set<ChildProcess>();
+/** Each child, and whether it leads a process group of its own. */
+const live = new Map<ChildProcess, boolean>();
 
 // A benchmark that crashes or is interrupted must not leave servers behind.
 process.once('exit', () => {
-  for (const child of live) child.kill('SIGKILL');
+  for (const [child, group] of live) {
+    try {
+      if (group && child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      else child.kill('SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
 });
 
 let clockTicks: number | undefined;
@@ -44,16 +52,55 @@ export function clockTicksPerSecond(): number {
   return clockTicks;
 }
 
-export function sampleProcess(pid: number): ProcessSample {
+/** One process; with `withReapedChildren`, plus the CPU time of its children that have exited. */
+export function sampleProcess(pid: number, withReapedChildren = false): ProcessSample {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const rss = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
   if (!rss) throw new Error(`no VmRSS in /proc/${pid}/status`);
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // The command name (field 2) may hold spaces or parentheses: count fields from after its closing one.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]);
+  const fields = statFields(stat);
+  const ticks = Number(fields[11]) + Number(fields[12]) + (withReapedChildren ? Number(fields[13]) + Number(fields[14]) : 0);
   if (!Number.isFinite(ticks)) throw new Error(`unreadable /proc/${pid}/stat`);
   return { rssBytes: Number(rss[1]) * 1024, cpuSeconds: ticks / clockTicksPerSecond() };
+}
+
+/**
+ * RSS and CPU time of `pid` and every process below it (apache2 runs a parent and
+ * worker children), read from /proc in one pass. The root's cutime/cstime count too:
+ * a child that exited and was reaped between two samples keeps its CPU time there.
+ * RSS adds up pages shared between the processes more than once, as `ps` would; the
+ * peers it is compared with are single processes, so the sum errs against apache2.
+ */
+export function sampleTree(pid: number): ProcessSample & { processes: number } {
+  const parents = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const fields = statFields(readFileSync(`/proc/${entry}/stat`, 'utf8'));
+      parents.set(Number(entry), Number(fields[1]));
+    } catch {
+      // Gone since readdir: it cannot be one of ours that matters.
+    }
+  }
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) for (const [child, parent] of parents) if (parent === tree[i]) tree.push(child);
+  let rssBytes = 0;
+  let cpuSeconds = 0;
+  for (const member of tree) {
+    try {
+      const sample = sampleProcess(member, member === pid);
+      rssBytes += sample.rssBytes;
+      cpuSeconds += sample.cpuSeconds;
+    } catch (err) {
+      if (member === pid) throw err;
+    }
+  }
+  return { rssBytes, cpuSeconds, processes: tree.length };
+}
+
+/** The fields of /proc/<pid>/stat after the command name, which may hold spaces or parentheses. */
+function statFields(stat: string): string[] {
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
 }
 
 /**
@@ -63,13 +110,30 @@ export function sampleProcess(pid: number): ProcessSample {
  * is node's own.
  */
 export function spawnNode(name: string, script: string, env: Record<string, string>, cwd: string): Child {
-  const nodeArgs = [script];
+  return spawnCommand(name, process.execPath, [script], env, cwd);
+}
+
+/**
+ * Any program, started as spawnNode starts node. With `processGroup` it leads a process
+ * group of its own, and is stopped (or killed when this process exits) with its whole
+ * group: for servers that fork workers, which the parent-death signal does not reach.
+ */
+export function spawnCommand(name: string, command: string, args: readonly string[], env: Record<string, string>, cwd: string, options: { processGroup?: boolean } = {}): Child {
   const guarded = existsSync('/usr/bin/setpriv');
-  const child = guarded
-    ? spawn('/usr/bin/setpriv', ['--pdeathsig', 'KILL', '--', process.execPath, ...nodeArgs], { cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(process.execPath, nodeArgs, { cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const processGroup = options.processGroup === true;
+  const spawnOptions = { cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'], detached: processGroup };
+  const child = guarded ? spawn('/usr/bin/setpriv', ['--pdeathsig', 'KILL', '--', command, ...args], spawnOptions) : spawn(command, args, spawnOptions);
   if (child.pid === undefined) throw new Error(`${name}: could not start`);
-  live.add(child);
+  const pid = child.pid;
+  live.set(child, processGroup);
+  const signal = (sig: NodeJS.Signals): void => {
+    try {
+      if (processGroup) process.kill(-pid, sig);
+      else child.kill(sig);
+    } catch {
+      // Already gone.
+    }
+  };
 
   let output = '';
   let stdoutBuffer = '';
@@ -101,7 +165,7 @@ export function spawnNode(name: string, script: string, env: Record<string, stri
 
   return {
     name,
-    pid: child.pid,
+    pid,
     output: () => output,
     firstLine(timeoutMs) {
       const ready = lines.shift();
@@ -119,11 +183,16 @@ export function spawnNode(name: string, script: string, env: Record<string, stri
       });
     },
     async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+      if (child.exitCode !== null || child.signalCode !== null) {
+        // The leader is gone, but workers of its group may not be.
+        if (processGroup) signal('SIGKILL');
+        return;
+      }
+      signal('SIGTERM');
+      const timer = setTimeout(() => signal('SIGKILL'), STOP_GRACE_MS);
       await exited;
       clearTimeout(timer);
+      if (processGroup) signal('SIGKILL');
     },
   };
 }
@@ -141,7 +210,12 @@ export function guardedCommand(command: string, dir: string): string | undefined
 }
 
 /** Polls `url` until it answers 200; fails early if the child exits. */
-export async function waitForOk(child: Child, url: string, timeoutMs: number): Promise<void> {
+export function waitForOk(child: Child, url: string, timeoutMs: number): Promise<void> {
+  return waitForStatus(child, url, 200, timeoutMs);
+}
+
+/** Polls `url` until it answers `status` (e.g. the 401 of a protected path); fails early if the child exits. */
+export async function waitForStatus(child: Child, url: string, status: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = 'no answer';
   while (Date.now() < deadline) {
@@ -149,14 +223,14 @@ export async function waitForOk(child: Child, url: string, timeoutMs: number): P
     try {
       const response = await fetch(url, { signal: AbortSignal.timeout(1000) });
       await response.arrayBuffer();
-      if (response.status === 200) return;
+      if (response.status === status) return;
       last = `HTTP ${response.status}`;
     } catch (err) {
       last = err instanceof Error ? err.message : String(err);
     }
     await delay(100);
   }
-  throw new Error(`${child.name}: ${url} did not answer 200 within ${timeoutMs} ms (${last}):\n${child.output()}`);
+  throw new Error(`${child.name}: ${url} did not answer ${status} within ${timeoutMs} ms (${last}):\n${child.output()}`);
 }
 
 function isAlive(pid: number): boolean {

@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** What every request gets: a small JSON document, like a typical API read. */
@@ -7,6 +7,8 @@ const BODY = Buffer.from(JSON.stringify({ id: 4711, name: 'Blue widget', price: 
 export interface LeanUpstream {
   /** http://127.0.0.1:<port> */
   url: string;
+  /** The headers of the next request that arrives, to verify what a proxy under test sends (never during a load run). */
+  nextRequestHeaders(timeoutMs: number): Promise<IncomingHttpHeaders>;
   close(): Promise<void>;
 }
 
@@ -16,7 +18,13 @@ export interface LeanUpstream {
  * be what limits the numbers.
  */
 export async function startLeanUpstream(): Promise<LeanUpstream> {
+  // One test per request while nobody waits: nothing measurable.
+  let waiter: ((headers: IncomingHttpHeaders) => void) | undefined;
   const server: Server = createServer((req, res) => {
+    if (waiter) {
+      waiter(req.headers);
+      waiter = undefined;
+    }
     req.resume();
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': BODY.length });
     res.end(BODY);
@@ -30,6 +38,18 @@ export async function startLeanUpstream(): Promise<LeanUpstream> {
   });
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    nextRequestHeaders(timeoutMs) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiter = undefined;
+          reject(new Error(`the upstream saw no request within ${timeoutMs} ms`));
+        }, timeoutMs);
+        waiter = (headers) => {
+          clearTimeout(timer);
+          resolve(headers);
+        };
+      });
+    },
     close() {
       server.closeAllConnections();
       return new Promise((resolve) => server.close(() => resolve()));

@@ -298,6 +298,34 @@ export async function loginThroughGateway(gatewayUrl: string, jar: CookieJar = n
   return { jar, cookieHeader: jar.cookieHeader(gateway), finalUrl: finalUrl.href };
 }
 
+/**
+ * A login into any relying party that sends the browser to the IdP and takes it back on
+ * `callbackPath` (express-openid-connect's `/callback`, mod_auth_openidc's vanity redirect
+ * URI, the gateway's `/auth/callback`): starts at `loginUrl` and stops at the first redirect
+ * back into the app after the callback, whatever page that is.
+ */
+export async function loginThroughApp(loginUrl: string, callbackPath: string, jar: CookieJar = new CookieJar()): Promise<LoginResult> {
+  const app = new URL(loginUrl);
+  let calledBack = false;
+  const result = await followRedirects(jar, app.href, {
+    stopAt: (url) => {
+      if (url.origin !== app.origin) return false;
+      if (url.pathname === callbackPath) {
+        calledBack = true;
+        return false;
+      }
+      return calledBack;
+    },
+  });
+  if (!calledBack || result.location === undefined || new URL(result.location).origin !== app.origin) {
+    throw new Error(
+      `login did not come back from ${callbackPath}: HTTP ${result.status} at ${result.url}` +
+        `${result.location ? ` -> ${result.location}` : ''}\nhops:\n  ${result.hops.join('\n  ')}\nbody: ${result.body.slice(0, 500)}`,
+    );
+  }
+  return { jar, cookieHeader: jar.cookieHeader(new URL('/', app)), finalUrl: result.location };
+}
+
 function isRedirect(status: number): boolean {
   return status === 301 || status === 302 || status === 303 || status === 307 || status === 308;
 }
