@@ -3,7 +3,9 @@
  * gateway, measured in interleaved rounds on one IdP, upstream and redis-server, so that a change to
  * the hot path is judged against its own "before" under the same machine load rather than against a
  * figure from another hour. Prints each round and the medians of the ratio B / A for req/s and for
- * CPU per 10k requests. Settings: AB_ROUNDS [6], AB_SECONDS [8], AB_CONNECTIONS [50].
+ * CPU per 10k requests. Settings: AB_ROUNDS [6], AB_SECONDS [8], AB_CONNECTIONS [50]; AB_ENV_A and
+ * AB_ENV_B add variables to one side (`BFF_DPOP=true`, or `NODE_OPTIONS=--cpu-prof --cpu-prof-dir=/tmp/prof`
+ * to profile it), space-separated NAME=value pairs.
  *
  * Each directory must be a checkout with its dependencies installed (a git worktree whose
  * node_modules is a symlink to this one's will do).
@@ -33,6 +35,16 @@ const seconds = Number(process.env.AB_SECONDS ?? 8);
 const connections = Number(process.env.AB_CONNECTIONS ?? 50);
 const PATH = '/api/items/4711';
 const SESSION_SECRET = randomBytes(48).toString('base64url');
+/** `NAME=value NAME2=value2`; a value may not hold a space (NODE_OPTIONS with several flags: separate them with commas, turned into spaces). */
+function extraEnv(text: string | undefined): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const pair of (text ?? '').split(' ').filter(Boolean)) {
+    const at = pair.indexOf('=');
+    if (at > 0) env[pair.slice(0, at)] = pair.slice(at + 1).replaceAll(',', ' ');
+  }
+  return env;
+}
+const EXTRA_ENV = [extraEnv(process.env.AB_ENV_A), extraEnv(process.env.AB_ENV_B)];
 
 const upstream = await startLeanUpstream();
 const redis = await startRedis();
@@ -66,7 +78,7 @@ interface Measured {
 const children: Child[] = [];
 try {
   const gateways: Gateway[] = [];
-  for (const side of sides) {
+  for (const [index, side] of sides.entries()) {
     const url = `http://127.0.0.1:${side.port}`;
     const child = spawnNode(
       side.dir,
@@ -85,6 +97,7 @@ try {
         BFF_LOG_LEVEL: 'warn',
         BFF_SHUTDOWN_TIMEOUT: '2',
         BFF_REDIS_URL: redis.url,
+        ...EXTRA_ENV[index],
       },
       work,
     );
