@@ -75,17 +75,7 @@ export class UpstreamCredentials {
       if (refused) return refused;
       if (spec) return this.routeCredentials(route, spec, session, user);
       const fresh = await this.refresher.fresh(session.handle, user);
-      if (fresh.kind === 'fresh') {
-        // Activity slides the idle timeout only once the request can go ahead: a refresh that failed is no activity.
-        this.sessions.touch(session);
-        return {
-          accessToken: fresh.user.accessToken,
-          handle: session.handle,
-          ...this.sessionKey(fresh.user),
-          ...(route.userHeaders ? { user: userHeaders(fresh.user.sub, fresh.user.claims, route.userHeaders) } : {}),
-        };
-      }
-      return freshnessProblem(fresh);
+      return fresh.kind === 'fresh' ? this.granted(route, session, fresh.user, fresh.user.accessToken) : freshnessProblem(fresh);
     }
     return undefined;
   }
@@ -93,13 +83,18 @@ export class UpstreamCredentials {
   /** The route's own token (`resource` or `exchange`), cached in the session, or the problem that stopped it. */
   private async routeCredentials(route: RouteConfig, spec: RouteTokenSpec, session: LoadedSession, user: UserSession): Promise<Credentials | HttpProblem> {
     const outcome = await this.refresher.routeToken(session.handle, user, spec);
-    if (outcome.kind !== 'fresh') return routeTokenProblem(outcome, route.prefix, spec);
+    return outcome.kind === 'fresh' ? this.granted(route, session, outcome.user, outcome.token.accessToken) : routeTokenProblem(outcome, route.prefix, spec);
+  }
+
+  /** What a request that may go ahead sends upstream for its user: the token, its session (and DPoP key), the route's `X-User-*` headers. */
+  private granted(route: RouteConfig, session: LoadedSession, user: UserSession, accessToken: string): Credentials {
+    // Activity slides the idle timeout only once the request can go ahead: a refresh that failed is no activity.
     this.sessions.touch(session);
     return {
-      accessToken: outcome.token.accessToken,
+      accessToken,
       handle: session.handle,
-      ...this.sessionKey(outcome.user),
-      ...(route.userHeaders ? { user: userHeaders(outcome.user.sub, outcome.user.claims, route.userHeaders) } : {}),
+      ...this.sessionKey(user),
+      ...(route.userHeaders ? { user: userHeaders(user.sub, user.claims, route.userHeaders) } : {}),
     };
   }
 

@@ -141,7 +141,6 @@ export class TokenRefresher {
   }
 
   private async refreshHoldingLock(held: Held): Promise<Freshness> {
-    if (!held.current.user.refreshToken) return { kind: 'expired' };
     return (await this.backoff(held.storeId)) ?? this.renew(held);
   }
 

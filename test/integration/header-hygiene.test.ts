@@ -161,6 +161,9 @@ describe('on a default route', () => {
       'X-User-Email: evil@example.test',
       'X-Request-Id: attacker-1',
       'x-request-id: attacker-2',
+      // A proof an upstream checking DPoP would take for the gateway's; twice, so that Node would join them.
+      'DPoP: forged.header.proof',
+      'dpop: forged.second.proof',
     ]);
     const reply = echoed(res);
     expect(reply.headers.cookie).toBeUndefined();
@@ -171,6 +174,8 @@ describe('on a default route', () => {
     expect(reply.headers['x-user-sub']).toBe('alice');
     expect(reply.headers['x-user-email']).toBe('alice@example.test');
     expect(reply.headers['x-user-role']).toBeUndefined();
+    // A Bearer route: the gateway sends no proof, and the browser's never pass.
+    expect(reply.headers.dpop).toBeUndefined();
     // The upstream's request id is the one the gateway answers with, not the browser's pair.
     expect(reply.headers['x-request-id']).toBe(res.headers['x-request-id']);
     expect(reply.headers['x-request-id']).not.toContain('attacker');
