@@ -3,7 +3,8 @@
  * gateway, measured in interleaved rounds on one IdP, upstream and redis-server, so that a change to
  * the hot path is judged against its own "before" under the same machine load rather than against a
  * figure from another hour. Prints each round and the medians of the ratio B / A for req/s and for
- * CPU per 10k requests. Settings: AB_ROUNDS [6], AB_SECONDS [8], AB_CONNECTIONS [50]; AB_ENV_A and
+ * CPU per 10k requests. Settings: AB_ROUNDS [6], AB_SECONDS [8], AB_CONNECTIONS [50], AB_SESSIONS [1]
+ * (distinct logins per side, whose cookies successive requests take in turn); AB_ENV_A and
  * AB_ENV_B add variables to one side (`BFF_DPOP=true`, or `NODE_OPTIONS=--cpu-prof --cpu-prof-dir=/tmp/prof`
  * to profile it), space-separated NAME=value pairs.
  *
@@ -11,12 +12,14 @@
  * node_modules is a symlink to this one's will do).
  */
 import { randomBytes } from 'node:crypto';
+import type autocannon from 'autocannon';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { createClient } from '@redis/client';
 import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { loginThroughGateway } from '../test/support/browser-flow.ts';
+import { loginMany } from './contestants.ts';
 import { startIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET } from '../test/support/idp.ts';
 import { getFreePort } from '../test/support/ports.ts';
 import { startRedis } from '../test/support/redis.ts';
@@ -33,6 +36,7 @@ if (!dirA || !dirB) {
 const rounds = Number(process.env.AB_ROUNDS ?? 6);
 const seconds = Number(process.env.AB_SECONDS ?? 8);
 const connections = Number(process.env.AB_CONNECTIONS ?? 50);
+const sessions = Number(process.env.AB_SESSIONS ?? 1);
 const PATH = '/api/items/4711';
 const SESSION_SECRET = randomBytes(48).toString('base64url');
 /** `NAME=value NAME2=value2`; a value may not hold a space (NODE_OPTIONS with several flags: separate them with commas, turned into spaces). */
@@ -65,7 +69,7 @@ writeFileSync(join(work, 'routes.json'), JSON.stringify({ routes: [{ prefix: '/a
 interface Gateway {
   child: Child;
   url: string;
-  cookie: string;
+  cookies: string[];
 }
 interface Measured {
   /** Redis commands per request (either side's, while only it ran). */
@@ -97,19 +101,28 @@ try {
         BFF_LOG_LEVEL: 'warn',
         BFF_SHUTDOWN_TIMEOUT: '2',
         BFF_REDIS_URL: redis.url,
+        // Many logins from one address in a few seconds are the benchmark, not an attack.
+        BFF_RATE_LIMIT_LOGIN: 'off',
+        BFF_RATE_LIMIT_CALLBACK: 'off',
         ...EXTRA_ENV[index],
       },
       work,
     );
     children.push(child);
     await waitForOk(child, `http://127.0.0.1:${side.adminPort}/readyz`, 30_000);
-    const { cookieHeader } = await loginThroughGateway(url);
-    gateways.push({ child, url: `${url}${PATH}`, cookie: cookieHeader });
+    const cookies = await loginMany(`side ${index === 0 ? 'A' : 'B'}`, sessions, 8, async () => (await loginThroughGateway(url)).cookieHeader);
+    gateways.push({ child, url: `${url}${PATH}`, cookies });
   }
   const measure = async (g: Gateway, durationSec: number): Promise<Measured> => {
     const before = sampleProcess(g.child.pid);
     const commandsBefore = await redisCommands();
-    const r = await runLoad({ url: g.url, connections, durationSec, headers: { accept: 'application/json', 'x-csrf': '1', cookie: g.cookie }, maxSeconds: durationSec + 30 });
+    let next = 0;
+    // Every request's cookie set per request, even with one session: both sides cost the load generator the same.
+    const setupRequest = (request: autocannon.Request): autocannon.Request => {
+      next = (next + 1) % g.cookies.length;
+      return { ...request, headers: { ...request.headers, cookie: g.cookies[next] as string } };
+    };
+    const r = await runLoad({ url: g.url, connections, durationSec, headers: { accept: 'application/json', 'x-csrf': '1' }, setupRequest, maxSeconds: durationSec + 30 });
     const after = sampleProcess(g.child.pid);
     const commands = (await redisCommands()) - commandsBefore - 1;
     if (r.non2xx > 0 || r.errors > 0) throw new Error(`${g.child.name}: ${r.non2xx} non-2xx, ${r.errors} errors`);
