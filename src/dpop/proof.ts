@@ -40,7 +40,9 @@ export class DpopNonces {
 }
 
 /** RFC 9449 §9: the resource server's challenge to retry with its nonce. */
-export function asksForNonce(wwwAuthenticate: string | undefined): boolean {
-  // Possibly one challenge among several (`Bearer …, DPoP error="use_dpop_nonce"`).
-  return wwwAuthenticate !== undefined && /\bdpop\b/i.test(wwwAuthenticate) && /error\s*=\s*"?use_dpop_nonce\b/i.test(wwwAuthenticate);
+export function asksForNonce(wwwAuthenticate: string | readonly string[] | undefined): boolean {
+  // Possibly one challenge among several (`Bearer …, DPoP error="use_dpop_nonce"`), or several header lines.
+  if (wwwAuthenticate === undefined) return false;
+  const text = typeof wwwAuthenticate === 'string' ? wwwAuthenticate : wwwAuthenticate.join(', ');
+  return /\bdpop\b/i.test(text) && /error\s*=\s*"?use_dpop_nonce\b/i.test(text);
 }

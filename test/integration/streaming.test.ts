@@ -2,7 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { once } from 'node:events';
+import { connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -34,6 +35,8 @@ const SSE_EVENTS = 5;
 const SSE_INTERVAL_MS = 150;
 
 type Hang = { url: string; closedAt?: number; finished?: boolean };
+/** What the upstream saw of an upload the browser abandoned: the bytes, and whether it took the body for complete. */
+type Upload = { bytes: number; complete?: boolean };
 
 /** The upstream for streaming: SSE, a response that never ends, and a chunked body. */
 type StreamUpstream = {
@@ -41,6 +44,7 @@ type StreamUpstream = {
   /** performance.now() of each SSE write, in order, and of the end of the SSE response. */
   sse: { writes: number[]; endedAt?: number };
   hangs: Hang[];
+  uploads: Upload[];
   /** The bytes the chunked response sent. */
   chunkedBody: Buffer;
   close(): Promise<void>;
@@ -244,6 +248,55 @@ describe('response bodies stream', () => {
   });
 });
 
+describe('a browser that stops mid-body', () => {
+  // Raw sockets: an HTTP client would not send a body and then vanish on purpose.
+  async function abandonUpload(framing: string, body: Buffer): Promise<Upload> {
+    const before = streams.uploads.length;
+    const socket = connect(Number(gatewayUrl.port), gatewayUrl.hostname);
+    await once(socket, 'connect');
+    socket.write(`POST /api/stream/abandoned HTTP/1.1\r\nHost: ${gatewayUrl.host}\r\nX-CSRF: 1\r\nContent-Type: application/octet-stream\r\n${framing}\r\n\r\n`);
+    socket.write(body);
+    // Wait until the upstream has received part of it, then go away.
+    const deadline = Date.now() + 5000;
+    while ((streams.uploads[before]?.bytes ?? 0) === 0 && Date.now() < deadline) await delay(10);
+    socket.destroy();
+    const upload = streams.uploads[before];
+    while (upload?.complete === undefined && Date.now() < deadline) await delay(10);
+    if (upload === undefined) throw new Error(`the upstream saw no upload\n${gatewayOutput}`);
+    return upload;
+  }
+
+  test('chunked: the upstream never takes the truncated body for the whole one', async () => {
+    const part = randomBytes(256 * 1024);
+    const upload = await abandonUpload('Transfer-Encoding: chunked', Buffer.concat([Buffer.from(`${part.length.toString(16)}\r\n`), part, Buffer.from('\r\n')]));
+    expect(upload.bytes).toBeGreaterThan(0);
+    expect(upload.complete).toBe(false);
+  });
+
+  test('Content-Length: the upstream never takes the truncated body for the whole one', async () => {
+    const upload = await abandonUpload(`Content-Length: ${4 * MiB}`, randomBytes(256 * 1024));
+    expect(upload.bytes).toBeGreaterThan(0);
+    expect(upload.complete).toBe(false);
+  });
+});
+
+describe('upstream response headers', () => {
+  test('a header that holds one value reaches the browser once (the first); list headers keep every line', async () => {
+    const res = await fetch(`${gatewayUrl.origin}/api/stream/repeated-headers`, { headers: { 'x-csrf': '1' }, redirect: 'manual' });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/plain');
+    expect(res.headers.get('location')).toBe('/first');
+    expect(res.headers.get('x-list')).toBe('a, b');
+    expect(await res.text()).toBe('ok');
+  });
+
+  test('an informational 103 from the upstream is not taken for the answer', async () => {
+    const res = await fetch(`${gatewayUrl.origin}/api/stream/early-hints`, { headers: { 'x-csrf': '1' } });
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('final');
+  });
+});
+
 /** Waits (up to 3 s) for the upstream to see its response closed, and checks it was closed within 2 s, unfinished. */
 async function expectUpstreamAborted(hang: Hang | undefined, url: string, destroyedAt: number): Promise<void> {
   expect(hang?.url).toBe(url);
@@ -325,6 +378,7 @@ async function waitForHealthz(url: string, child: ChildProcess): Promise<void> {
 async function startStreamUpstream(): Promise<StreamUpstream> {
   const sse: StreamUpstream['sse'] = { writes: [] };
   const hangs: Hang[] = [];
+  const uploads: Upload[] = [];
   const chunkedParts = Array.from({ length: 6 }, (_, i) => randomBytes(10_000 + i * 3_001));
   const timers = new Set<NodeJS.Timeout>();
   const server = http.createServer((req, res) => {
@@ -365,6 +419,36 @@ async function startStreamUpstream(): Promise<StreamUpstream> {
       }
       return;
     }
+    if (req.url === '/abandoned') {
+      const upload: Upload = { bytes: 0 };
+      uploads.push(upload);
+      req.on('data', (chunk: Buffer) => (upload.bytes += chunk.length));
+      req.on('end', () => {
+        upload.complete = true;
+        res.writeHead(200).end();
+      });
+      req.on('close', () => (upload.complete ??= req.complete));
+      return;
+    }
+    if (req.url === '/repeated-headers') {
+      // Two of a header that holds one value, as a broken or hostile upstream may send them; and one that is a list.
+      res.writeHead(200, [
+        ['Content-Type', 'text/plain'],
+        ['Content-Type', 'text/html'],
+        ['Location', '/first'],
+        ['Location', 'https://evil.example/'],
+        ['X-List', 'a'],
+        ['X-List', 'b'],
+      ]);
+      res.end('ok');
+      return;
+    }
+    if (req.url === '/early-hints') {
+      res.writeEarlyHints({ link: '</app.css>; rel=preload; as=style' });
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('final');
+      return;
+    }
     if (req.url === '/chunks') {
       res.writeHead(200, { 'content-type': 'application/octet-stream' });
       let i = 0;
@@ -391,6 +475,7 @@ async function startStreamUpstream(): Promise<StreamUpstream> {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     sse,
     hangs,
+    uploads,
     chunkedBody: Buffer.concat(chunkedParts),
     close() {
       for (const timer of timers) clearTimeout(timer);
