@@ -1,16 +1,22 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { createClient } from '@redis/client';
+import { RedisStore } from 'connect-redis';
+import type { SessionData } from 'express-session';
 import { pino } from 'pino';
 import { RecordCipher } from '../../src/session/record-cipher.ts';
 import { SessionRepository } from '../../src/session/repository.ts';
-import { refreshLockKey } from '../../src/session/keys.ts';
+import { refreshLockKey, sessionRecordId } from '../../src/session/keys.ts';
 import { newHandle, parseHandle } from '../../src/session/handles.ts';
 import { MemoryKeyValueStore, RedisKeyValueStore, type KeyValueStore } from '../../src/store/kv.ts';
 import { RedisSessionRecords } from '../../src/session/records.ts';
 import { MemorySessionRecords } from '../../src/session/memory-records.ts';
 import { createRedisConnection, type RedisConnection } from '../../src/store/redis-client.ts';
 import type { UserSession } from '../../src/session/types.ts';
+import { legacyEnvelope } from '../support/legacy-session.ts';
 
-const cipher = new RecordCipher(['records-test-secret-0123456789-abcdefghijklmnop']);
+const SECRET = 'records-test-secret-0123456789-abcdefghijklmnop';
+const cipher = new RecordCipher([SECRET]);
+const PREFIX = 'bff-records-test:sess:';
 const timeouts = { idleTimeoutSec: 600, absoluteTimeoutSec: 3600 };
 
 function user(accessToken: string): UserSession {
@@ -35,8 +41,7 @@ const variants: Array<[string, () => { store: SessionRepository; kv: KeyValueSto
     'redis',
     () => {
       const kv = new RedisKeyValueStore(connection.client, 'bff-records-test:');
-      const prefix = 'bff-records-test:sess:';
-      return { store: new SessionRepository(new RedisSessionRecords(connection.client, connection.bytes, prefix, (k) => kv.redisKey(k)), cipher, timeouts), kv };
+      return { store: new SessionRepository(new RedisSessionRecords(connection.client, connection.bytes, PREFIX, (k) => kv.redisKey(k)), cipher, timeouts), kv };
     },
   ],
   [
@@ -80,5 +85,46 @@ describe.each(variants)('session replace (%s)', (_name, make) => {
     expect(await store.replace(sid, { user: user('older') }, { key: lock, token: 'expired-holder' })).toBe('lost-lock');
     expect((await store.load(sid))?.user?.accessToken).toBe('newer');
     await kv.releaseLock(lock, theirs);
+  });
+});
+
+describe('records in Redis', () => {
+  const redisStore = (): SessionRepository => variants[0]?.[1]().store as SessionRepository;
+
+  test('a record connect-redis wrote for the previous release loads, keeps its TTL, and is bytes after the next write', async () => {
+    const legacyClient = createClient({ url: process.env.BFF_TEST_REDIS_URL as string });
+    await legacyClient.connect();
+    try {
+      const store = redisStore();
+      const sid = newHandle();
+      const { storeId, recordKey } = parseHandle(sid) as { storeId: string; recordKey: Buffer };
+      const recordId = sessionRecordId(storeId);
+      // Written by connect-redis itself, as the previous release did: JSON, SET … EX.
+      await new RedisStore({ client: legacyClient, prefix: PREFIX }).set(recordId, legacyEnvelope(user('old'), [SECRET], recordKey, recordId, 600_000) as unknown as SessionData);
+      expect(((await legacyClient.get(PREFIX + recordId)) as string).startsWith('{"cookie":{"expires":')).toBe(true);
+      expect((await store.load(sid))?.user?.accessToken).toBe('old');
+      expect(await legacyClient.pTTL(PREFIX + recordId)).toBeGreaterThan(590_000);
+      await store.touch(sid, { user: user('old') });
+      expect(((await legacyClient.get(PREFIX + recordId)) as string).startsWith('{')).toBe(true);
+      expect(await store.replace(sid, { user: user('new') })).toBe('ok');
+      const raw = await connection.bytes.get(PREFIX + recordId);
+      expect(Buffer.isBuffer(raw) && raw[0]).toBe(2);
+      expect((await store.load(sid))?.user?.accessToken).toBe('new');
+    } finally {
+      await legacyClient.close();
+    }
+  });
+
+  test('touch slides the TTL of a live record and never recreates one that is gone', async () => {
+    const store = redisStore();
+    const sid = newHandle();
+    const key = PREFIX + sessionRecordId(parseHandle(sid)?.storeId as string);
+    await store.save(sid, { user: user('a') });
+    await connection.client.eval("return redis.call('PEXPIRE', KEYS[1], 5000)", { keys: [key], arguments: [] });
+    await store.touch(sid, { user: user('a') });
+    expect(Number(await connection.client.eval("return redis.call('PTTL', KEYS[1])", { keys: [key], arguments: [] }))).toBeGreaterThan(590_000);
+    await store.destroy(parseHandle(sid)?.storeId as string);
+    await store.touch(sid, { user: user('a') });
+    expect(await connection.client.exists(key)).toBe(0);
   });
 });

@@ -4,7 +4,8 @@ import { CookieJar, followRedirects, loginThroughGateway } from '../support/brow
 import { startTestGateway, TEST_SESSION_SECRET } from '../support/gateway.ts';
 import { getFreePort } from '../support/ports.ts';
 import { startRedis } from '../support/redis.ts';
-import { legacyRecord, recordKeyId, secretForms, sessionKeyOf, storedRecord, storedSession } from '../support/redis-values.ts';
+import { legacyRecord } from '../support/legacy-session.ts';
+import { recordKeyId, secretForms, sessionKeyOf, storedRecord, storedSession } from '../support/redis-values.ts';
 import { rawRedis, setCookie, startStack, type Stack } from '../support/stack.ts';
 
 let stack: Stack;

@@ -69,16 +69,3 @@ export function secretForms(secret: string): Buffer[] {
   }
   return forms;
 }
-
-/**
- * A session record exactly as releases before the binary format wrote it
- * (connect-redis over the session repository): the JSON of `{ cookie, data }`,
- * `data` the `v1` text envelope of the JSON of express-session's SessionData,
- * cookie included.
- */
-export function legacyRecord(user: UserSession, secrets: string[], recordKey: Buffer, recordId: string, ttlMs: number): string {
-  const expires = new Date(Date.now() + ttlMs).toISOString();
-  const cookie = { originalMaxAge: 43_200_000, expires: new Date(user.createdAt + 43_200_000).toISOString(), secure: false, httpOnly: true, path: '/', sameSite: 'strict' };
-  const data = new RecordCipher(secrets).encrypt(JSON.stringify({ cookie, user }), recordKey, recordId);
-  return JSON.stringify({ cookie: { expires, originalMaxAge: ttlMs }, data });
-}
