@@ -352,7 +352,7 @@ describe('encrypted sessions in the memory record store (express-session adapter
     await expect(get(handle, new ExpressSessionStore(repository([SECRET_B]), COOKIE))).resolves.toBeNull();
   });
 
-  test('rotation: a session rewritten after "new,old" is under the new secret', async () => {
+  test('rotation: a session record rewritten under [B, A] is under B, and B alone then reads it', async () => {
     const handle = newHandle();
     const recordId = innerIdOf(parseHandle(handle)?.storeId ?? '');
     await set(handle, data(user()));

@@ -252,6 +252,16 @@ describe('session plaintext', () => {
     expect(plaintext.indexOf(email, plaintext.indexOf(email) + 1)).toBe(-1);
   });
 
+  test('no compression: a claim that repeats a token makes the record exactly as long as one that does not', () => {
+    const u = user();
+    const secret = (u.refreshToken as string).slice(0, 200);
+    const repeating = encodeSession({ user: { ...u, claims: { ...u.claims, nickname: secret } } });
+    const unrelated = encodeSession({ user: { ...u, claims: { ...u.claims, nickname: randomBytes(150).toString('base64url').slice(0, 200) } } });
+    expect(repeating.length).toBe(unrelated.length);
+    const cipher = new RecordCipher([SECRET_A]);
+    expect(cipher.encryptBytes(repeating, randomBytes(32), AAD).length).toBe(cipher.encryptBytes(unrelated, randomBytes(32), AAD).length);
+  });
+
   test("express-session's cookie is not stored", () => {
     const plaintext = encodeSession({ cookie: { originalMaxAge: 1, expires: 'x' }, user: user() } as Parameters<typeof encodeSession>[0]);
     expect(plaintext.includes(Buffer.from('originalMaxAge'))).toBe(false);
