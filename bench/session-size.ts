@@ -73,7 +73,7 @@ export async function measureSessionSize(redisUrl: string, count: number): Promi
       lengths.access.push(user.accessToken.length);
       lengths.id.push(user.idToken?.length ?? 0);
       lengths.refresh.push(user.refreshToken?.length ?? 0);
-      // As express-session's Cookie serialises itself: the gateway stores this next to the user.
+      // What express-session hands the store at login: its Cookie, serialised, next to the user (the record leaves the cookie out).
       const cookie = {
         originalMaxAge: config.sessionAbsoluteTimeoutSec * 1000,
         expires: new Date(Date.now() + config.sessionAbsoluteTimeoutSec * 1000).toISOString(),

@@ -67,13 +67,15 @@ export class ExpressSessionStore extends session.Store {
   /**
    * The cookie express-session gave the session when it was made: the
    * configured attributes, expiring the cookie's max age after the login (the
-   * session's creation; a session without a user has none, so from now).
+   * session's creation; a session without a user has none, so from now), and
+   * never before the session's absolute deadline (the max age may have been
+   * shortened since the login).
    */
   private withCookie(data: SessionState): SessionData {
     const { maxAgeMs, ...attributes } = this.cookie;
-    const madeAt = data.user?.createdAt ?? Date.now();
+    const expires = Math.max((data.user?.createdAt ?? Date.now()) + maxAgeMs, data.user?.absoluteExpiresAt ?? 0);
     // The shape express-session serialises a Cookie to, which its Store#createSession turns back into one.
-    const cookie = { ...attributes, originalMaxAge: maxAgeMs, expires: new Date(madeAt + maxAgeMs).toISOString() };
+    const cookie = { ...attributes, originalMaxAge: maxAgeMs, expires: new Date(expires).toISOString() };
     return { ...data, cookie } as unknown as SessionData;
   }
 }

@@ -289,7 +289,7 @@ describe('encrypted sessions in the memory record store (express-session adapter
 
   test("get gives express-session back the configured cookie, expiring the cookie's max age after the login", async () => {
     const handle = newHandle();
-    await set(handle, data(user({ createdAt: clock - 60_000 })));
+    await set(handle, data(user({ createdAt: clock - 60_000, absoluteExpiresAt: clock - 60_000 + ABSOLUTE_SEC * 1000 })));
     const loaded = await get(handle);
     expect(loaded?.cookie).toEqual({
       originalMaxAge: ABSOLUTE_SEC * 1000,
@@ -299,6 +299,10 @@ describe('encrypted sessions in the memory record store (express-session adapter
       sameSite: 'strict',
       path: '/',
     });
+    // A session whose deadline lies beyond the configured max age (shortened since its login) keeps its cookie until then.
+    const longer = newHandle();
+    await set(longer, data(user({ createdAt: clock, absoluteExpiresAt: clock + 2 * ABSOLUTE_SEC * 1000 })));
+    expect((await get(longer))?.cookie?.expires).toBe(new Date(clock + 2 * ABSOLUTE_SEC * 1000).toISOString());
   });
 
   test('the inner store holds no token, no claim and no session key, keyed by the store id only', async () => {
