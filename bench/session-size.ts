@@ -1,9 +1,12 @@
 /**
  * Bytes per session in Redis, measured on what the gateway's own code writes:
- * the store factory the gateway uses (SessionRepository over connect-redis) and
- * its sid/sub index, fed with session data of realistic size. Logging 1,000
- * users in through the test IdP would be slow, and its opaque 43-character
- * access tokens are far smaller than the RS256 JWTs real providers issue.
+ * the store factory the gateway uses (SessionRepository over its Redis record
+ * store) and its sid/sub index, fed with session data of realistic size: RS256
+ * JWT access and ID tokens of about 1.1 KB, a JWT refresh token, and the
+ * claims a login keeps (src/oidc/session-claims.ts, from the ID token as a
+ * Keycloak-like provider issues it). Logging 1,000 users in through the test
+ * IdP would be slow, and its opaque 43-character access tokens are far smaller
+ * than the RS256 JWTs real providers issue.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,6 +16,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { SessionData } from 'express-session';
 import { createClient } from '@redis/client';
 import { loadConfig } from '../src/config/load.ts';
+import { sessionClaims } from '../src/oidc/session-claims.ts';
 import { createLogger } from '../src/ops/logger.ts';
 import { newHandle, parseHandle } from '../src/session/handles.ts';
 import { SessionIndex } from '../src/session/session-index.ts';
@@ -69,7 +73,7 @@ export async function measureSessionSize(redisUrl: string, count: number): Promi
       lengths.access.push(user.accessToken.length);
       lengths.id.push(user.idToken?.length ?? 0);
       lengths.refresh.push(user.refreshToken?.length ?? 0);
-      // As express-session's Cookie serialises itself: the gateway stores this next to the user.
+      // What express-session hands the store at login: its Cookie, serialised, next to the user (the record leaves the cookie out).
       const cookie = {
         originalMaxAge: config.sessionAbsoluteTimeoutSec * 1000,
         expires: new Date(Date.now() + config.sessionAbsoluteTimeoutSec * 1000).toISOString(),
@@ -172,23 +176,23 @@ function realisticUser(absoluteTimeoutSec: number): UserSession {
     },
     256,
   );
-  const idClaims = { sub, sid: idpSid, acr: '1', ...profile, locale: 'en' };
-  const idToken = jwt(
-    { alg: 'RS256', typ: 'JWT', kid: randomBytes(32).toString('base64url') },
-    {
-      exp: iat + 300,
-      iat,
-      auth_time: iat,
-      jti: randomUUID(),
-      iss: ISSUER,
-      aud: 'bff',
-      typ: 'ID',
-      nonce: randomBytes(32).toString('base64url'),
-      at_hash: randomBytes(16).toString('base64url'),
-      ...idClaims,
-    },
-    256,
-  );
+  const idTokenPayload = {
+    exp: iat + 300,
+    iat,
+    auth_time: iat,
+    jti: randomUUID(),
+    iss: ISSUER,
+    aud: 'bff',
+    typ: 'ID',
+    nonce: randomBytes(32).toString('base64url'),
+    at_hash: randomBytes(16).toString('base64url'),
+    sub,
+    sid: idpSid,
+    acr: '1',
+    ...profile,
+    locale: 'en',
+  };
+  const idToken = jwt({ alg: 'RS256', typ: 'JWT', kid: randomBytes(32).toString('base64url') }, idTokenPayload, 256);
   const refreshToken = jwt(
     { alg: 'HS512', typ: 'JWT', kid: randomUUID() },
     { exp: iat + 1800, iat, jti: randomUUID(), iss: ISSUER, aud: ISSUER, sub, typ: 'Refresh', azp: 'bff', sid: idpSid, scope },
@@ -196,7 +200,8 @@ function realisticUser(absoluteTimeoutSec: number): UserSession {
   );
   return {
     sub,
-    claims: idClaims,
+    // What the login keeps; Keycloak's userinfo repeats the ID token's profile claims, so it adds nothing.
+    claims: sessionClaims(idTokenPayload, { sub, ...profile }),
     accessToken,
     accessTokenExpiresAt: now + 300_000,
     accessTokenIssuedAt: now,
@@ -208,6 +213,8 @@ function realisticUser(absoluteTimeoutSec: number): UserSession {
     absoluteExpiresAt: now + absoluteTimeoutSec * 1000,
     logoutNonce: randomBytes(16).toString('base64url'),
     idpSid,
+    acr: '1',
+    authTime: iat,
   };
 }
 

@@ -13,9 +13,7 @@ import { acrFault, authTimeFault, StepUpNotSatisfiedError } from './step-up-chec
 import { DpopKeys, type DpopPrivateJwk } from '../dpop/keys.ts';
 import { DpopHandles, requireDpopBound } from './dpop.ts';
 import type { LoginChecks, LoginOptions, LoginResult } from './login-types.ts';
-
-/** Claims that only serve the protocol; the SPA has no use for them. */
-const PROTOCOL_CLAIMS = new Set(['nonce', 'at_hash', 'c_hash', 's_hash', 'auth_time', 'azp', 'aud', 'iss', 'iat', 'exp', 'nbf', 'jti']);
+import { sessionClaims } from './session-claims.ts';
 
 type TokenResponse = client.TokenEndpointResponse & client.TokenEndpointResponseHelpers;
 const MAX_RETRY_DELAY_MS = 30_000;
@@ -191,12 +189,10 @@ export class OidcClient {
     if (!idClaims) throw new IdpInvalidResponseError('no_id_token');
     const acrMismatch = acrFault(checks.acrValues, idClaims.acr);
     if (acrMismatch) throw new StepUpNotSatisfiedError(acrMismatch);
-    const claims: Record<string, unknown> = {};
-    for (const [name, value] of Object.entries(idClaims)) if (!PROTOCOL_CLAIMS.has(name)) claims[name] = value;
+    let userinfo: Record<string, unknown> | undefined;
     if (configuration.serverMetadata().userinfo_endpoint) {
       try {
-        const userinfo = await client.fetchUserInfo(configuration, response.access_token, idClaims.sub, proofs);
-        for (const [name, value] of Object.entries(userinfo)) if (!(name in claims)) claims[name] = value;
+        userinfo = await client.fetchUserInfo(configuration, response.access_token, idClaims.sub, proofs);
       } catch (err) {
         this.logger.warn({ reason: describe(await classifyIdpError(err, 'userinfo')) }, 'userinfo request failed; using the ID token claims only');
       }
@@ -204,7 +200,7 @@ export class OidcClient {
     return {
       tokens: tokenSet(response),
       sub: idClaims.sub,
-      claims,
+      claims: sessionClaims(idClaims, userinfo),
       ...(typeof idClaims.sid === 'string' ? { idpSid: idClaims.sid } : {}),
       ...(typeof idClaims.acr === 'string' ? { acr: idClaims.acr } : {}),
       ...(typeof idClaims.auth_time === 'number' ? { authTime: idClaims.auth_time } : {}),

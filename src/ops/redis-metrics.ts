@@ -16,8 +16,8 @@ const commands = tracingChannel<unknown, CommandContext>('node-redis:command');
 
 /**
  * Times every command of one Redis client through node-redis's diagnostics
- * channel: the library's own seam, which sees connect-redis's commands as
- * well as ours, with no wrapper on the call path. The channel is process-wide,
+ * channel: the library's own seam, which sees every command of the client
+ * (session records, locks, the index), with no wrapper on the call path. The channel is process-wide,
  * so commands of other clients (another gateway in the same process) are
  * told apart by client id. Without one (a cluster or Sentinel, whose node
  * clients each have their own id) every client of the process is counted,

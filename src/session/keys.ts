@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 /** Prefix of every key the gateway writes, so that it can share a Redis with other applications. */
 export const REDIS_NAMESPACE = 'bff:';
 
-/** connect-redis's prefix for session records: a record's Redis key is this + `sessionRecordId(storeId)`. */
+/** Prefix of session records: a record's Redis key is this + `sessionRecordId(storeId)` (the shape connect-redis wrote them under, kept so that they are still found). */
 export const SESSION_RECORD_PREFIX = `${REDIS_NAMESPACE}sess:`;
 
 /** Pub/sub channel that tells every instance a session changed (a channel, not a key: no hash tag). */
@@ -25,7 +25,7 @@ export const SESSION_INVALIDATION_CHANNEL = `${REDIS_NAMESPACE}session-invalidat
 const hashTag = (storeId: string): string => `{${storeId}}`;
 
 /**
- * The record's id in the inner express-session store (connect-redis adds
+ * The record's id in the session record store (Redis adds
  * `SESSION_RECORD_PREFIX`). Also the associated data of the record's
  * encryption: a new shape would make every live session undecryptable.
  */

@@ -12,10 +12,13 @@ import { sessionCookieAttributes } from '../http/cookies.ts';
  * nothing changed (the store's touch slides the idle timeout instead).
  */
 export function sessionMiddleware(config: GatewayConfig, sessions: SessionRepository): RequestHandler {
+  const attributes = sessionCookieAttributes(config);
+  const maxAge = config.sessionAbsoluteTimeoutSec * 1000;
   return session({
     name: config.cookieName,
     secret: [...config.sessionSecrets],
-    store: new ExpressSessionStore(sessions),
+    // The same cookie, for sessions read back from the store (their records do not keep it).
+    store: new ExpressSessionStore(sessions, { ...attributes, maxAgeMs: maxAge }),
     genid: newHandle,
     resave: false,
     saveUninitialized: false,
@@ -23,6 +26,6 @@ export function sessionMiddleware(config: GatewayConfig, sessions: SessionReposi
     // Not 'destroy': that also deletes the record when loading it failed (req.session is then unset too), so a
     // Redis that answers late would log the user out. Logout destroys the session explicitly.
     unset: 'keep',
-    cookie: { ...sessionCookieAttributes(config), maxAge: config.sessionAbsoluteTimeoutSec * 1000 },
+    cookie: { ...attributes, maxAge },
   });
 }

@@ -1,12 +1,12 @@
 import type { IncomingMessage } from 'node:http';
 import { unsign } from 'cookie-signature';
-import type { SessionData } from 'express-session';
 import type { GatewayConfig } from '../config/types.ts';
 import { readCookie } from '../http/cookies.ts';
 import { parseHandle } from './handles.ts';
 import { INVALIDATE_ALL, type InvalidationBus } from './invalidation.ts';
 import type { SessionRepository } from './repository.ts';
 import { SessionCache } from './session-cache.ts';
+import type { SessionState } from './types.ts';
 
 /** How often, at most, one instance slides a session's idle timeout from the proxy path. */
 const MAX_TOUCH_INTERVAL_MS = 60_000;
@@ -16,7 +16,7 @@ const MAX_TRACKED_TOUCHES = 100_000;
 
 export interface LoadedSession {
   handle: string;
-  data: SessionData;
+  data: SessionState;
 }
 
 /**

@@ -1,8 +1,6 @@
-import type { SessionData, Store } from 'express-session';
 import { withDeadline } from '../store/deadline.ts';
-import { forSession, SessionStoreError } from '../store/errors.ts';
-import type { KeyValueStore } from '../store/kv.ts';
-import type { RedisClient } from '../store/redis-client.ts';
+import { SessionStoreError } from '../store/errors.ts';
+import type { RedisByteReader, RedisClient } from '../store/redis-client.ts';
 
 /** A lock whose owner alone may write: protects tokens from an instance whose lock expired mid-refresh. */
 export interface LockFence {
@@ -13,16 +11,25 @@ export interface LockFence {
 export type ReplaceResult = 'ok' | 'gone' | 'lost-lock';
 
 /**
- * Writes to an existing session record that must never bring a destroyed
- * session back: a replace succeeds only while the record exists (and while
- * the writer still holds its lock), atomically.
+ * Where session records live: opaque bytes (the repository seals and opens
+ * them) under the record's id, each with an expiry the store enforces by
+ * itself. Writes to an existing record never bring a destroyed session back:
+ * `replace` and `expire` succeed only while the record exists (and `replace`
+ * only while the writer still holds its lock), atomically. Failures reject
+ * with a SessionStoreError.
  */
 export interface SessionRecords {
-  replace(innerId: string, value: object, ttlMs: number, fence?: LockFence): Promise<ReplaceResult>;
+  /** The record's bytes, or undefined when there is none. */
+  get(recordId: string): Promise<Buffer | undefined>;
+  /** Creates or overwrites a record (a new session, or express-session writing one a request changed). */
+  set(recordId: string, value: Buffer, ttlMs: number): Promise<void>;
+  /** Gives an existing record a new expiry (the idle timeout slides); a record that is gone stays gone. */
+  expire(recordId: string, ttlMs: number): Promise<void>;
+  replace(recordId: string, value: Buffer, ttlMs: number, fence?: LockFence): Promise<ReplaceResult>;
   /** How long the record has left before the store expires it (Infinity: no expiry), or undefined when it is gone. */
-  remainingMs(innerId: string): Promise<number | undefined>;
+  remainingMs(recordId: string): Promise<number | undefined>;
   /** Deletes the record; true when there was one to delete (so that callers count the sessions they actually ended). */
-  remove(innerId: string): Promise<boolean>;
+  remove(recordId: string): Promise<boolean>;
 }
 
 const REPLACE = `
@@ -30,91 +37,73 @@ if ARGV[3] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[3] then return -1 end
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1`;
-// PTTL through a script: the one command surface that works alike on a single node, a cluster and Sentinel.
+// PTTL and PEXPIRE through scripts: the one command surface that works alike on a single node, a cluster and Sentinel.
 const REMAINING = "return redis.call('PTTL', KEYS[1])";
+const EXPIRE = "return redis.call('PEXPIRE', KEYS[1], ARGV[1])";
 const REMOVE = "return redis.call('DEL', KEYS[1])";
 
-/** Redis: one script checks the fence and the record's existence and writes, so nothing can interleave. */
+/** Whole milliseconds, at least one: Redis refuses a zero or fractional PX. */
+const px = (ttlMs: number): number => Math.max(1, Math.ceil(ttlMs));
+
+/**
+ * Redis: a record is a binary string value whose expiry is Redis's own (PX),
+ * so nothing but the ciphertext is in the value. Every command is bounded by
+ * the store deadline; a script checks the fence and the record's existence
+ * and writes, so nothing can interleave.
+ */
 export class RedisSessionRecords implements SessionRecords {
   private readonly client: RedisClient;
-  private readonly sessionPrefix: string;
+  private readonly bytes: RedisByteReader;
+  private readonly prefix: string;
   private readonly lockKey: (key: string) => string;
 
-  constructor(client: RedisClient, sessionPrefix: string, lockKey: (key: string) => string) {
+  /** `prefix` + record id is the Redis key; `lockKey` maps a fence's key to its Redis key. */
+  constructor(client: RedisClient, bytes: RedisByteReader, prefix: string, lockKey: (key: string) => string) {
     this.client = client;
-    this.sessionPrefix = sessionPrefix;
+    this.bytes = bytes;
+    this.prefix = prefix;
     this.lockKey = lockKey;
   }
 
-  async replace(innerId: string, value: object, ttlMs: number, fence?: LockFence): Promise<ReplaceResult> {
-    const sessionKey = this.sessionPrefix + innerId;
-    let reply: unknown;
-    try {
-      reply = await withDeadline(
-        this.client.eval(REPLACE, {
-          // The lock key shares the session key's hash tag, so the script stays on one Redis Cluster slot.
-          keys: [sessionKey, fence ? this.lockKey(fence.key) : sessionKey],
-          arguments: [JSON.stringify(value), String(Math.max(1, Math.ceil(ttlMs))), fence?.token ?? ''],
-        }),
-      );
-    } catch (err) {
-      throw new SessionStoreError(err);
-    }
+  async get(recordId: string): Promise<Buffer | undefined> {
+    const value = await command(this.bytes.get(this.prefix + recordId));
+    return Buffer.isBuffer(value) ? value : undefined;
+  }
+
+  async set(recordId: string, value: Buffer, ttlMs: number): Promise<void> {
+    await command(this.client.set(this.prefix + recordId, value, { expiration: { type: 'PX', value: px(ttlMs) } }));
+  }
+
+  async expire(recordId: string, ttlMs: number): Promise<void> {
+    await command(this.client.eval(EXPIRE, { keys: [this.prefix + recordId], arguments: [String(px(ttlMs))] }));
+  }
+
+  async replace(recordId: string, value: Buffer, ttlMs: number, fence?: LockFence): Promise<ReplaceResult> {
+    const key = this.prefix + recordId;
+    const reply = await command(
+      this.client.eval(REPLACE, {
+        // The lock key shares the session key's hash tag, so the script stays on one Redis Cluster slot.
+        keys: [key, fence ? this.lockKey(fence.key) : key],
+        arguments: [value, String(px(ttlMs)), fence?.token ?? ''],
+      }),
+    );
     return reply === 1 ? 'ok' : reply === 0 ? 'gone' : 'lost-lock';
   }
 
-  async remainingMs(innerId: string): Promise<number | undefined> {
-    let reply: unknown;
-    try {
-      reply = await withDeadline(this.client.eval(REMAINING, { keys: [this.sessionPrefix + innerId], arguments: [] }));
-    } catch (err) {
-      throw new SessionStoreError(err);
-    }
-    const ms = Number(reply);
+  async remainingMs(recordId: string): Promise<number | undefined> {
+    const ms = Number(await command(this.client.eval(REMAINING, { keys: [this.prefix + recordId], arguments: [] })));
     return ms === -2 ? undefined : ms === -1 ? Infinity : ms;
   }
 
-  async remove(innerId: string): Promise<boolean> {
-    let reply: unknown;
-    try {
-      reply = await withDeadline(this.client.eval(REMOVE, { keys: [this.sessionPrefix + innerId], arguments: [] }));
-    } catch (err) {
-      throw new SessionStoreError(err);
-    }
-    return Number(reply) === 1;
+  async remove(recordId: string): Promise<boolean> {
+    return Number(await command(this.client.eval(REMOVE, { keys: [this.prefix + recordId], arguments: [] }))) === 1;
   }
 }
 
-/** Any express-session store in one process (the memory store): check and write happen without yielding to other requests' writes. */
-export class StoreSessionRecords implements SessionRecords {
-  private readonly inner: Store;
-  private readonly kv: KeyValueStore | undefined;
-
-  constructor(inner: Store, kv?: KeyValueStore) {
-    this.inner = inner;
-    this.kv = kv;
-  }
-
-  async replace(innerId: string, value: object, _ttlMs: number, fence?: LockFence): Promise<ReplaceResult> {
-    if (fence && this.kv && !(await forSession(this.kv.holdsLock(fence.key, fence.token)))) return 'lost-lock';
-    const existing = await new Promise<SessionData | null | undefined>((resolve, reject) => this.inner.get(innerId, (err, data) => (err ? reject(new SessionStoreError(err)) : resolve(data))));
-    if (!existing) return 'gone';
-    await new Promise<void>((resolve, reject) => this.inner.set(innerId, value as SessionData, (err?: unknown) => (err ? reject(new SessionStoreError(err)) : resolve())));
-    return 'ok';
-  }
-
-  /** The memory store keeps each record's expiry in the record, and updates it on touch. */
-  async remainingMs(innerId: string): Promise<number | undefined> {
-    const existing = await new Promise<SessionData | null | undefined>((resolve, reject) => this.inner.get(innerId, (err, data) => (err ? reject(new SessionStoreError(err)) : resolve(data))));
-    if (!existing) return undefined;
-    const expires = existing.cookie?.expires;
-    return expires ? Date.parse(String(expires)) - Date.now() : Infinity;
-  }
-
-  /** One process: nothing can come between the read and the delete. */
-  async remove(innerId: string): Promise<boolean> {
-    const existing = await new Promise<SessionData | null | undefined>((resolve, reject) => this.inner.get(innerId, (err, data) => (err ? reject(new SessionStoreError(err)) : resolve(data))));
-    await new Promise<void>((resolve, reject) => this.inner.destroy(innerId, (err?: unknown) => (err ? reject(new SessionStoreError(err)) : resolve())));
-    return Boolean(existing);
+async function command<T>(reply: Promise<T>): Promise<T> {
+  try {
+    return await withDeadline(reply);
+  } catch (err) {
+    throw new SessionStoreError(err);
   }
 }

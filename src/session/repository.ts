@@ -1,37 +1,21 @@
-import type { SessionData, Store } from 'express-session';
 import type { RecordCipher } from './record-cipher.ts';
-import { SessionStoreError } from '../store/errors.ts';
 import { parseHandle } from './handles.ts';
-import type { UserSession } from './types.ts';
 import { sessionRecordId } from './keys.ts';
-import { StoreSessionRecords, type LockFence, type ReplaceResult, type SessionRecords } from './records.ts';
-
-/** What the inner store holds: plaintext expiry (so it can expire the record) and the ciphertext. */
-interface Envelope {
-  cookie: { expires: string; originalMaxAge: number };
-  data: string;
-}
-
-/**
- * An express-session store (connect-redis, the memory store) as the
- * repository uses it: it is given envelopes, not express-session's
- * SessionData, and nothing it returns is trusted to be an envelope. Any
- * express-session Store is one (its methods accept any object).
- */
-interface RecordStore {
-  get(id: string, callback: (err: unknown, record?: unknown) => void): void;
-  set(id: string, record: object, callback?: (err?: unknown) => void): void;
-  // connect-redis passes an error to touch's callback, though express-session's type has none.
-  touch?(id: string, record: object, callback?: (err?: unknown) => void): void;
-  destroy(id: string, callback?: (err?: unknown) => void): void;
-}
-
-const isEnvelope = (record: unknown): record is Envelope => typeof record === 'object' && record !== null && typeof (record as { data?: unknown }).data === 'string';
+import { isLegacyRecord, openLegacyRecord } from './legacy-record.ts';
+import type { LockFence, ReplaceResult, SessionRecords } from './records.ts';
+import { decodeSession, encodeSession, type UnreadableReason } from './session-codec.ts';
+import type { SessionState, UserSession } from './types.ts';
 
 export interface SessionRepositoryOptions {
   idleTimeoutSec: number;
   absoluteTimeoutSec: number;
   now?: () => number;
+  /**
+   * Told when a record decrypted (so it is this gateway's) but could not be
+   * read: a bug, or a format this version does not know. The session is
+   * treated as absent either way; this is for the operator's log.
+   */
+  onUnreadable?: (reason: UnreadableReason) => void;
 }
 
 /** Told whenever a session is written or destroyed, so that caches of it anywhere can drop it. */
@@ -43,77 +27,65 @@ export type SessionChangeListener = (storeId: string) => void;
  * refresher and logout. A session is named by its handle (the id the cookie
  * carries: store id + session key) or, to end it, by its store id alone.
  *
- * Every session is encrypted: the inner store (connect-redis or the memory
- * store) never sees the session key half of the handle, so a dump of it
- * decrypts nothing. The repository also owns the record's expiry: idle
- * timeout, capped by the session's absolute deadline.
+ * Every session is encrypted: the record store (Redis, or memory) never sees
+ * the session key half of the handle, so a dump of it decrypts nothing. A
+ * record is the ciphertext and nothing else: its expiry (idle timeout, capped
+ * by the session's absolute deadline) is the store's own.
  */
 export class SessionRepository {
-  private readonly inner: RecordStore;
+  private readonly records: SessionRecords;
   private readonly cipher: RecordCipher;
   private readonly options: Required<SessionRepositoryOptions>;
-  private readonly records: SessionRecords;
   private changed: SessionChangeListener = () => undefined;
 
-  constructor(inner: Store, cipher: RecordCipher, options: SessionRepositoryOptions, records?: SessionRecords) {
-    this.inner = inner;
+  constructor(records: SessionRecords, cipher: RecordCipher, options: SessionRepositoryOptions) {
+    this.records = records;
     this.cipher = cipher;
-    this.options = { now: Date.now, ...options };
-    this.records = records ?? new StoreSessionRecords(inner);
+    this.options = { now: Date.now, onUnreadable: () => undefined, ...options };
   }
 
   onChange(listener: SessionChangeListener): void {
     this.changed = listener;
   }
 
-  /** The session, or undefined when there is none, it cannot be decrypted, or its absolute deadline passed. Rejects when the store fails. */
-  load(handle: string): Promise<SessionData | undefined> {
+  /**
+   * The session, or undefined when there is none, it cannot be decrypted or
+   * read, or its absolute deadline passed. One store read, one decryption.
+   * Rejects when the store fails.
+   */
+  async load(handle: string): Promise<SessionState | undefined> {
     const parts = parseHandle(handle);
-    if (!parts) return Promise.resolve(undefined);
-    const innerId = sessionRecordId(parts.storeId);
-    return new Promise((resolve, reject) => {
-      this.inner.get(innerId, (err, stored) => {
-        if (err) return reject(new SessionStoreError(err));
-        if (!isEnvelope(stored)) return resolve(undefined);
-        const plaintext = this.cipher.decrypt(stored.data, parts.recordKey, innerId);
-        if (plaintext === undefined) return resolve(undefined);
-        let data: SessionData;
-        try {
-          data = JSON.parse(plaintext) as SessionData;
-        } catch {
-          return resolve(undefined);
-        }
-        if (data.user) upgradeUserSession(data.user);
-        if (data.user && data.user.absoluteExpiresAt <= this.options.now()) {
-          this.inner.destroy(innerId, () => resolve(undefined));
-          return;
-        }
-        resolve(data);
-      });
-    });
+    if (!parts) return undefined;
+    const recordId = sessionRecordId(parts.storeId);
+    const stored = await this.records.get(recordId);
+    if (!stored) return undefined;
+    const session = this.open(stored, parts.recordKey, recordId);
+    if (session?.user) upgradeUserSession(session.user);
+    if (session?.user && session.user.absoluteExpiresAt <= this.options.now()) {
+      // Over, however active: gone now rather than at the record's own expiry. A failure leaves that expiry to end it.
+      await this.records.remove(recordId).catch(() => false);
+      return undefined;
+    }
+    return session;
   }
 
   /** Creates or overwrites a session (express-session's `set`: a new session, or one a request changed). */
-  save(handle: string, data: SessionData): Promise<void> {
+  async save(handle: string, session: SessionState): Promise<void> {
     const parts = parseHandle(handle);
-    if (!parts) return Promise.reject(new Error('malformed session id'));
-    const innerId = sessionRecordId(parts.storeId);
-    return new Promise((resolve, reject) => {
-      this.inner.set(innerId, this.seal(data, parts.recordKey, innerId), (err) => {
-        this.changed(parts.storeId);
-        if (err) reject(new SessionStoreError(err));
-        else resolve();
-      });
-    });
+    if (!parts) throw new Error('malformed session id');
+    const recordId = sessionRecordId(parts.storeId);
+    try {
+      await this.records.set(recordId, this.seal(session, parts.recordKey, recordId), this.ttlMs(session));
+    } finally {
+      this.changed(parts.storeId);
+    }
   }
 
-  /** Slides the idle timeout: the session was used and not changed. */
-  touch(handle: string, data: SessionData): Promise<void> {
+  /** Slides the idle timeout: the session was used and not changed. Never brings back a session that ended. */
+  async touch(handle: string, session: SessionState): Promise<void> {
     const parts = parseHandle(handle);
-    const inner = this.inner;
-    if (!parts || !inner.touch) return Promise.resolve();
-    const expiry = { cookie: this.expiry(data) };
-    return new Promise((resolve, reject) => inner.touch?.(sessionRecordId(parts.storeId), expiry, (err) => (err ? reject(new SessionStoreError(err)) : resolve())));
+    if (!parts) return;
+    await this.records.expire(sessionRecordId(parts.storeId), this.ttlMs(session));
   }
 
   /**
@@ -139,36 +111,48 @@ export class SessionRepository {
   async liveUntil(handle: string): Promise<number | undefined> {
     const parts = parseHandle(handle);
     if (!parts) return undefined;
-    const data = await this.load(handle);
-    if (!data) return undefined;
+    const session = await this.load(handle);
+    if (!session) return undefined;
     const remaining = await this.records.remainingMs(sessionRecordId(parts.storeId));
     if (remaining === undefined) return undefined;
-    return Math.min(this.options.now() + remaining, data.user?.absoluteExpiresAt ?? Infinity);
+    return Math.min(this.options.now() + remaining, session.user?.absoluteExpiresAt ?? Infinity);
   }
 
   /**
-   * Rewrites an existing session (under the active secret, so that rotation
-   * re-encrypts sessions as they are used). Never recreates a destroyed one;
-   * with a fence, writes only while the caller still owns that lock.
+   * Rewrites an existing session (under the active secret and in the current
+   * format, so that rotation and upgrades reach sessions as they are used).
+   * Never recreates a destroyed one; with a fence, writes only while the
+   * caller still owns that lock.
    */
-  replace(handle: string, data: SessionData, fence?: LockFence): Promise<ReplaceResult> {
+  replace(handle: string, session: SessionState, fence?: LockFence): Promise<ReplaceResult> {
     const parts = parseHandle(handle);
     if (!parts) return Promise.resolve('gone');
-    const innerId = sessionRecordId(parts.storeId);
-    const envelope = this.seal(data, parts.recordKey, innerId);
-    return this.records.replace(innerId, envelope, Date.parse(envelope.cookie.expires) - this.options.now(), fence).finally(() => this.changed(parts.storeId));
+    const recordId = sessionRecordId(parts.storeId);
+    return this.records.replace(recordId, this.seal(session, parts.recordKey, recordId), this.ttlMs(session), fence).finally(() => this.changed(parts.storeId));
   }
 
-  private seal(data: SessionData, recordKey: Buffer, innerId: string): Envelope {
-    return { cookie: this.expiry(data), data: this.cipher.encrypt(JSON.stringify(data), recordKey, innerId) };
+  /** The record's bytes: the session encoded (session-codec.ts), encrypted under the active secret, bound to its record id. */
+  private seal(session: SessionState, recordKey: Buffer, recordId: string): Buffer {
+    return this.cipher.encryptBytes(encodeSession(session), recordKey, recordId);
   }
 
-  private expiry(data: SessionData): Envelope['cookie'] {
+  /** The session a record holds, in the binary format or the one before it; undefined when it does not decrypt or read. */
+  private open(stored: Buffer, recordKey: Buffer, recordId: string): SessionState | undefined {
+    if (isLegacyRecord(stored)) return openLegacyRecord(stored, this.cipher, recordKey, recordId);
+    const plaintext = this.cipher.decryptBytes(stored, recordKey, recordId);
+    if (!plaintext) return undefined;
+    const decoded = decodeSession(plaintext);
+    if (decoded.ok) return decoded.session;
+    this.options.onUnreadable(decoded.reason);
+    return undefined;
+  }
+
+  /** The idle timeout from now, capped by the absolute deadline, and at least a second (a store refuses a zero expiry). */
+  private ttlMs(session: SessionState): number {
     const now = this.options.now();
     const idleEnd = now + this.options.idleTimeoutSec * 1000;
-    const absoluteEnd = data.user?.absoluteExpiresAt ?? now + this.options.absoluteTimeoutSec * 1000;
-    const end = Math.max(now + 1000, Math.min(idleEnd, absoluteEnd));
-    return { expires: new Date(end).toISOString(), originalMaxAge: end - now };
+    const absoluteEnd = session.user?.absoluteExpiresAt ?? now + this.options.absoluteTimeoutSec * 1000;
+    return Math.max(now + 1000, Math.min(idleEnd, absoluteEnd)) - now;
   }
 }
 

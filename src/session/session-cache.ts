@@ -1,9 +1,9 @@
-import type { SessionData } from 'express-session';
+import type { SessionState } from './types.ts';
 
 interface Entry {
   handle: string;
   storeId: string;
-  data: SessionData;
+  data: SessionState;
   /** Epoch ms after which the entry is read from the store again. */
   freshUntil: number;
 }
@@ -42,7 +42,7 @@ export class SessionCache {
   }
 
   /** Caches what a store read that started at `readStartedAt` returned, unless the session changed since. */
-  set(cookie: string, handle: string, storeId: string, data: SessionData, readStartedAt: number, now: number): void {
+  set(cookie: string, handle: string, storeId: string, data: SessionState, readStartedAt: number, now: number): void {
     if (this.clearedAt >= readStartedAt || (this.invalidatedAt.get(storeId) ?? -1) >= readStartedAt) return;
     if (this.entries.size >= this.maxEntries) {
       // Map iteration is insertion order: drop the oldest entry.

@@ -1,3 +1,4 @@
+import type { SessionData } from 'express-session';
 import type { DpopPrivateJwk } from '../dpop/keys.ts';
 import type { TokenSet } from '../oidc/token-set.ts';
 
@@ -41,6 +42,13 @@ export interface RouteToken {
   /** Epoch milliseconds. */
   issuedAt: number;
 }
+
+/**
+ * A session as the gateway keeps it: express-session's SessionData without
+ * the cookie, which is express-session's own business (express-store.ts
+ * gives it one back) and not stored.
+ */
+export type SessionState = Omit<SessionData, 'cookie'>;
 
 declare module 'express-session' {
   interface SessionData {

@@ -1,4 +1,4 @@
-import { createClient, createCluster, createSentinel } from '@redis/client';
+import { createClient, createCluster, createSentinel, RESP_TYPES } from '@redis/client';
 import type { Logger } from 'pino';
 import type { RedisTopology } from '../config/types.ts';
 
@@ -11,12 +11,12 @@ const socket = {
 
 /** The commands the gateway uses, the same on a single node, a cluster and a Sentinel-managed master. */
 export interface RedisCommands {
-  set(key: string, value: string, options?: { expiration?: { type: 'PX'; value: number }; condition?: 'NX' | 'XX' }): Promise<unknown>;
+  set(key: string, value: string | Buffer, options?: { expiration?: { type: 'PX'; value: number }; condition?: 'NX' | 'XX' }): Promise<unknown>;
   get(key: string): Promise<unknown>;
   getDel(key: string): Promise<unknown>;
   del(key: string): Promise<number>;
   exists(key: string): Promise<number>;
-  eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
+  eval(script: string, options: { keys: string[]; arguments: Array<string | Buffer> }): Promise<unknown>;
   sMembers(key: string): Promise<unknown>;
   sRem(key: string, member: string): Promise<number>;
   publish(channel: string, message: string): Promise<number>;
@@ -38,10 +38,21 @@ export interface RedisSubscriber extends RedisLifecycle {
 
 export type RedisClient = RedisCommands & RedisLifecycle;
 
+/**
+ * Reads values as the bytes Redis holds. The client's own replies are UTF-8
+ * strings, which would mangle a binary value (session records are bytes).
+ * Shares the client's connection, command timeout and reconnection.
+ */
+export interface RedisByteReader {
+  get(key: string): Promise<unknown>;
+}
+
+/** Replies of type blob string (GET's) as Buffers. */
+const AS_BYTES = { [RESP_TYPES.BLOB_STRING]: Buffer };
+
 export interface RedisConnection {
   client: RedisClient;
-  /** What connect-redis is given: the topology's own client object. */
-  native: unknown;
+  bytes: RedisByteReader;
   /** A second connection of the same topology, for pub/sub (a subscribed connection can issue no other command). */
   subscriber(): RedisSubscriber;
   /** The single-node client's id, which its diagnostics channel events carry (command metrics). */
@@ -95,7 +106,7 @@ export function createRedisConnection(topology: RedisTopology, logger: Logger): 
   });
   return {
     client,
-    native,
+    bytes: native.withTypeMapping(AS_BYTES),
     subscriber: () => build(topology),
     ...('_clientId' in native && typeof native._clientId === 'string' ? { clientId: native._clientId } : {}),
   };

@@ -1,10 +1,9 @@
-import type { SessionData } from 'express-session';
 import type { Logger } from 'pino';
 import type { DpopPrivateJwk } from '../dpop/keys.ts';
 import type { ExchangeTarget, TokenSet } from '../oidc/token-set.ts';
 import type { LockFence, ReplaceResult } from '../session/records.ts';
 import type { SessionOwner } from '../session/session-index.ts';
-import type { RouteToken, UserSession } from '../session/types.ts';
+import type { RouteToken, SessionState, UserSession } from '../session/types.ts';
 
 /*
  * Exactly what TokenRefresher needs from the rest of the gateway, so that its
@@ -27,9 +26,9 @@ export interface RefreshGrant {
 /** The session records, by the session id the cookie carries (store id + session key). */
 export interface FencedSessions {
   /** Undefined when the session does not exist (or has ended). */
-  load(handle: string): Promise<SessionData | undefined>;
+  load(handle: string): Promise<SessionState | undefined>;
   /** Writes only while the session exists (never recreates one) and while `fence` still owns its lock. */
-  replace(handle: string, data: SessionData, fence: LockFence): Promise<ReplaceResult>;
+  replace(handle: string, data: SessionState, fence: LockFence): Promise<ReplaceResult>;
 }
 
 /** Ends a session the IdP refused, with its index entries, so that nothing finds it afterwards. */

@@ -1,10 +1,9 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import type { SessionData } from 'express-session';
 import { IdpInvalidResponseError, isIdpError, type IdpError } from '../oidc/errors.ts';
 import { refreshBackoffKey as backoffKey, refreshLockKey } from '../session/keys.ts';
 import { parseHandle } from '../session/handles.ts';
 import { forSession } from '../store/errors.ts';
-import type { UserSession } from '../session/types.ts';
+import type { SessionState, UserSession } from '../session/types.ts';
 import { isExpired, needsRefresh } from './freshness.ts';
 import { idpSaidNo } from './refresh-policy.ts';
 import type { TokenSet } from '../oidc/token-set.ts';
@@ -35,7 +34,7 @@ interface Held {
   handle: string;
   storeId: string;
   fence: LockFence;
-  current: SessionData & { user: UserSession };
+  current: SessionState & { user: UserSession };
 }
 
 type Gone = { kind: 'gone' };

@@ -7,12 +7,9 @@ import { startDpopUpstream, type DpopCheck, type DpopUpstream } from '../support
 import { startEcho, type EchoServer } from '../support/echo.ts';
 import { reserveGatewayUrl, startTestGateway, TEST_SESSION_SECRET, type TestGateway } from '../support/gateway.ts';
 import { startIdp, TOKEN_EXCHANGE_GRANT, type TestIdp } from '../support/idp.ts';
+import { everythingInRedis, storedSession } from '../support/redis-values.ts';
 import { rawRedis, startStack } from '../support/stack.ts';
 import { nextMessage, upgradeOutcome } from '../support/websocket.ts';
-import { RecordCipher } from '../../src/session/record-cipher.ts';
-import { parseHandle } from '../../src/session/handles.ts';
-import { sessionRecordId } from '../../src/session/keys.ts';
-import type { UserSession } from '../../src/session/types.ts';
 
 /*
  * DPoP (RFC 9449) end to end, without stubs: the test IdP (oidc-provider 9,
@@ -71,18 +68,6 @@ afterAll(async () => {
 const api = (gateway: TestGateway, cookie: string, path: string) => request(gateway.gateway.url).get(path).set('Cookie', cookie).set('x-csrf', '1');
 const lastCheck = (): DpopCheck => upstream.checks.at(-1) as DpopCheck;
 
-/** The session as the gateway stored it, decrypted with the cookie's key half (what only the browser holds). */
-async function storedSession(cookie: string): Promise<UserSession> {
-  const value = decodeURIComponent(/bff=([^;]+)/.exec(cookie)?.[1] ?? '').replace(/^s:/, '');
-  const handle = value.split('.').slice(0, 2).join('.');
-  const parts = parseHandle(handle);
-  if (!parts) throw new Error('no session handle in the cookie');
-  const innerId = sessionRecordId(parts.storeId);
-  const stored = JSON.parse((await redis.get(`bff:sess:${innerId}`)) ?? 'null') as { data: string };
-  const plaintext = new RecordCipher([TEST_SESSION_SECRET]).decrypt(stored.data, parts.recordKey, innerId);
-  return (JSON.parse(plaintext ?? 'null') as { user: UserSession }).user;
-}
-
 describe('DPoP-bound user tokens', () => {
   test('the login binds the tokens to the session key (IdP nonces honoured): cnf.jkt equals the proof key thumbprint, proofs fresh and unique', async () => {
     const { cookieHeader } = await loginThroughGateway(a.url);
@@ -94,7 +79,7 @@ describe('DPoP-bound user tokens', () => {
     expect(new Set(checks.map((c) => c.proofJkt)).size).toBe(1);
     for (const check of checks) expect(check.tokenJkt).toBe(check.proofJkt);
     // The IdP demanded its nonce on PAR and token requests: the login only completed because openid-client's handle retried with it.
-    const user = await storedSession(cookieHeader);
+    const user = await storedSession(redis, cookieHeader, [TEST_SESSION_SECRET]);
     expect(user.tokenType.toLowerCase()).toBe('dpop');
     expect(user.dpopKey?.d).toEqual(expect.any(String));
   });
@@ -218,26 +203,15 @@ describe('the private key stays secret', () => {
   test('the private key is nowhere in Redis (raw, hex, base64, base64url) nor in any log line', async () => {
     const { cookieHeader } = await loginThroughGateway(a.url);
     expect((await api(a, cookieHeader, '/api/dpop/x')).status).toBe(200);
-    const d = (await storedSession(cookieHeader)).dpopKey?.d as string;
+    const d = (await storedSession(redis, cookieHeader, [TEST_SESSION_SECRET])).dpopKey?.d as string;
     const scalar = Buffer.from(d, 'base64url');
     const forms = [d, scalar.toString('hex'), scalar.toString('base64'), scalar.toString('base64url'), scalar.toString('latin1')];
-    const values: string[] = [];
-    for await (const keys of redis.scanIterator({ COUNT: 1000 })) {
-      for (const key of keys) {
-        const type = await redis.type(key);
-        if (type === 'string') values.push(key, (await redis.get(key)) ?? '');
-        else if (type === 'hash') values.push(key, JSON.stringify(await redis.hGetAll(key)));
-        else if (type === 'set') values.push(key, JSON.stringify(await redis.sMembers(key)));
-        else if (type === 'zset') values.push(key, JSON.stringify(await redis.zRange(key, 0, -1)));
-        else values.push(key);
-      }
-    }
+    // Values as the bytes Redis holds (session records are binary), searched for the raw scalar too.
+    const values = await everythingInRedis(redis);
     expect(values.length).toBeGreaterThan(0);
+    for (const form of [...forms.map((f) => Buffer.from(f, 'latin1')), ...forms.map((f) => Buffer.from(f)), scalar]) expect(values.some((value) => value.includes(form))).toBe(false);
     const logs = [...a.logs, ...b.logs].join('');
-    for (const form of forms) {
-      expect(values.some((value) => value.includes(form))).toBe(false);
-      expect(logs.includes(form)).toBe(false);
-    }
+    for (const form of forms) expect(logs.includes(form)).toBe(false);
   });
 });
 

@@ -5,6 +5,7 @@ import { loginThroughGateway } from '../support/browser-flow.ts';
 import { startEcho, type EchoServer } from '../support/echo.ts';
 import { reserveGatewayUrl, startTestGateway, TEST_SESSION_SECRET, type TestGateway } from '../support/gateway.ts';
 import { startIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type TestIdp } from '../support/idp.ts';
+import { recordKeyId, storedRecord } from '../support/redis-values.ts';
 import { rawRedis } from '../support/stack.ts';
 
 /** Access tokens live 2 s, refresh tokens rotate: the conditions that burn refresh tokens in naive BFFs. */
@@ -132,7 +133,7 @@ describe('refresh', () => {
 
   test('a session created under secret A works after rotation to "B,A" and is re-encrypted under B at its next write', async () => {
     const { cookieHeader } = await loginThroughGateway(a.url);
-    const envelopeKey = async () => (JSON.parse((await redis.get(storeKeyOf(cookieHeader))) as string) as { data: string }).data.split('.')[1];
+    const envelopeKey = async () => recordKeyId(await storedRecord(redis, cookieHeader));
     const underA = await envelopeKey();
     const rotated = await startTestGateway({
       url: a.url,

@@ -4,6 +4,8 @@ import { CookieJar, followRedirects, loginThroughGateway } from '../support/brow
 import { startTestGateway, TEST_SESSION_SECRET } from '../support/gateway.ts';
 import { getFreePort } from '../support/ports.ts';
 import { startRedis } from '../support/redis.ts';
+import { legacyRecord } from '../support/legacy-session.ts';
+import { recordKeyId, secretForms, sessionKeyOf, storedRecord, storedSession } from '../support/redis-values.ts';
 import { rawRedis, setCookie, startStack, type Stack } from '../support/stack.ts';
 
 let stack: Stack;
@@ -18,19 +20,6 @@ afterAll(async () => {
   await stack?.close();
 });
 
-/** The three token strings and their base64 and base64url forms. */
-function tokenForms(tokens: Record<string, unknown>): string[] {
-  const forms: string[] = [];
-  for (const name of ['access_token', 'refresh_token', 'id_token']) {
-    const value = tokens[name];
-    if (typeof value !== 'string') throw new Error(`the IdP issued no ${name}`);
-    forms.push(value, Buffer.from(value).toString('base64'), Buffer.from(value).toString('base64url'));
-    // A JWT's segments are base64url already; look for its payload alone too.
-    if (value.split('.').length === 3) forms.push(value.split('.')[1] as string);
-  }
-  return forms;
-}
-
 describe('encrypted session in Redis', () => {
   test("the raw Redis value holds none of the tokens, in any encoding, nor the cookie's key half", async () => {
     const { jar } = await loginThroughGateway(stack.gw.url);
@@ -38,20 +27,46 @@ describe('encrypted session in Redis', () => {
     const cookieValue = decodeURIComponent(jar.get(stack.gw.url, 'bff') as string);
     const [, storeId, sessionKey] = /^s:([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})\./.exec(cookieValue) ?? [];
     expect(storeId).toBeDefined();
-    const raw = await redis.get(`bff:sess:{${storeId}}`);
-    expect(raw).not.toBeNull();
-    const stored = raw as string;
-    for (const form of tokenForms(tokens)) expect(stored).not.toContain(form);
-    expect(stored).not.toContain(sessionKey);
-    expect(stored).not.toContain('alice@example.test');
-    // The ciphertext names its key (a hash prefix of the secret, never the secret).
-    const envelope = JSON.parse(stored) as { data: string };
-    expect(envelope.data).toMatch(/^v1\.[A-Za-z0-9_-]{8}\./);
-    expect(stored).not.toContain(TEST_SESSION_SECRET);
+    const stored = await storedRecord(redis, cookieValue);
+    for (const name of ['access_token', 'refresh_token', 'id_token']) {
+      const token = tokens[name];
+      if (typeof token !== 'string') throw new Error(`the IdP issued no ${name}`);
+      for (const form of secretForms(token)) expect(stored.includes(form)).toBe(false);
+    }
+    for (const form of [...secretForms(sessionKey as string), Buffer.from(sessionKey as string, 'base64url'), Buffer.from('alice@example.test')]) expect(stored.includes(form)).toBe(false);
+    // A binary record (version 2) that names its key (a hash of the secret, never the secret) and holds nothing else: no JSON, no expiry.
+    expect(stored[0]).toBe(2);
+    expect(recordKeyId(stored)).toMatch(/^[A-Za-z0-9_-]{8}$/);
+    expect(stored.includes(Buffer.from(TEST_SESSION_SECRET))).toBe(false);
+    expect(stored.includes(Buffer.from('expires'))).toBe(false);
     // The record expires by itself: idle timeout as TTL.
     const ttl = await redis.ttl(`bff:sess:{${storeId}}`);
     expect(ttl).toBeGreaterThan(1700);
     expect(ttl).toBeLessThanOrEqual(1800);
+  });
+
+  test('a session stored by the previous release (connect-redis JSON envelope) still works after the upgrade and is stored in the binary format at its next write', async () => {
+    const { cookieHeader } = await loginThroughGateway(stack.gw.url);
+    const { key, recordId, recordKey } = sessionKeyOf(cookieHeader);
+    const user = await storedSession(redis, cookieHeader, [TEST_SESSION_SECRET]);
+    // Expired: the next API call refreshes, which rewrites the record.
+    const old = legacyRecord({ ...user, accessTokenExpiresAt: Date.now() - 1000 }, [TEST_SESSION_SECRET], recordKey, recordId, 1_800_000);
+    await redis.set(key, old, { expiration: { type: 'EX', value: 1800 } });
+    const me = await request(stack.gw.url).get('/auth/user').set('Cookie', cookieHeader);
+    expect(me.status).toBe(200);
+    expect(me.body.sub).toBe('alice');
+    expect(me.body.claims).toEqual(user.claims);
+    expect((await storedRecord(redis, cookieHeader)).toString('utf8')).toBe(old);
+    const refreshes = stack.idp.counts.refreshToken;
+    const api = await request(stack.gw.url).get('/api/echo/x').set('Cookie', cookieHeader).set('x-csrf', '1');
+    expect(api.status).toBe(200);
+    expect(stack.idp.counts.refreshToken - refreshes).toBe(1);
+    expect((await storedRecord(redis, cookieHeader))[0]).toBe(2);
+    const rewritten = await storedSession(redis, cookieHeader, [TEST_SESSION_SECRET]);
+    expect(rewritten.claims).toEqual(user.claims);
+    expect(rewritten.logoutNonce).toBe(user.logoutNonce);
+    expect(rewritten.accessToken).not.toBe(user.accessToken);
+    expect((await request(stack.gw.url).get('/auth/user').set('Cookie', cookieHeader)).status).toBe(200);
   });
 
   test('the session cookie is HttpOnly, SameSite=Strict, Path=/, without Domain, and holds only an opaque signed id', async () => {

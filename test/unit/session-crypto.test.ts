@@ -1,5 +1,4 @@
 import { beforeEach, describe, expect, test } from '@jest/globals';
-import session from 'express-session';
 import type { SessionData } from 'express-session';
 import { randomBytes } from 'node:crypto';
 import { RecordCipher } from '../../src/session/record-cipher.ts';
@@ -8,6 +7,8 @@ import { SessionRepository } from '../../src/session/repository.ts';
 import { sessionRecordId as innerIdOf } from '../../src/session/keys.ts';
 import { newHandle, parseHandle } from '../../src/session/handles.ts';
 import type { UserSession } from '../../src/session/types.ts';
+import { MemorySessionRecords } from '../../src/session/memory-records.ts';
+import { MemoryKeyValueStore } from '../../src/store/kv.ts';
 
 const SECRET_A = 'server-secret-A-4f8a1c9e2b7d6035aa11bb22cc33dd44';
 const SECRET_B = 'server-secret-B-0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a';
@@ -191,21 +192,30 @@ describe('handles (session and login-transaction ids)', () => {
   });
 });
 
-type MemoryStore = InstanceType<typeof session.MemoryStore>;
-
-function innerGet(inner: MemoryStore, storeId: string): Promise<unknown> {
-  return new Promise((resolve, reject) => inner.get(innerIdOf(storeId), (err, data) => (err ? reject(err) : resolve(data))));
+/** The memory record store, remembering every record id it was asked to write. */
+class RecordingRecords extends MemorySessionRecords {
+  readonly written = new Set<string>();
+  override async set(recordId: string, value: Buffer, ttlMs: number): Promise<void> {
+    this.written.add(recordId);
+    await super.set(recordId, value, ttlMs);
+  }
 }
 
-function innerAll(inner: MemoryStore): Promise<Record<string, SessionData>> {
-  return new Promise((resolve, reject) => inner.all((err, all) => (err ? reject(err) : resolve(all ?? {}))));
+/** Every form a secret could be found in a binary record: its text, base64 forms and, for base64url text (a JWT's segments), the bytes it encodes. */
+function forms(needle: string): Buffer[] {
+  const found = [Buffer.from(needle), Buffer.from(Buffer.from(needle).toString('base64')), Buffer.from(Buffer.from(needle).toString('base64url'))];
+  for (const segment of needle.split('.')) if (segment.length >= 8 && /^[A-Za-z0-9_-]+$/.test(segment)) found.push(Buffer.from(segment, 'base64url'));
+  return found;
 }
 
-describe('encrypted sessions over a MemoryStore (express-session adapter over the repository)', () => {
+describe('encrypted sessions in the memory record store (express-session adapter over the repository)', () => {
   const IDLE_SEC = 1800;
   const ABSOLUTE_SEC = 43200;
+  const COOKIE = { maxAgeMs: ABSOLUTE_SEC * 1000, httpOnly: true, secure: true, sameSite: 'strict' as const, path: '/' };
+  /** The repository's clock, and the record store's: apart only where a test needs them apart. */
   let clock: number;
-  let inner: MemoryStore;
+  let storeClock: number;
+  let inner: RecordingRecords;
   let store: ExpressSessionStore;
 
   function user(overrides: Partial<UserSession> = {}): UserSession {
@@ -225,11 +235,18 @@ describe('encrypted sessions over a MemoryStore (express-session adapter over th
   }
 
   function data(u?: UserSession): SessionData {
-    return { cookie: new session.Cookie(), ...(u ? { user: u } : {}) };
+    return { cookie: { originalMaxAge: ABSOLUTE_SEC * 1000 }, ...(u ? { user: u } : {}) } as SessionData;
+  }
+  function repository(secrets: string[]): SessionRepository {
+    return new SessionRepository(inner, new RecordCipher(secrets), { idleTimeoutSec: IDLE_SEC, absoluteTimeoutSec: ABSOLUTE_SEC, now: () => clock });
+  }
+  function advance(ms: number): void {
+    clock += ms;
+    storeClock += ms;
   }
 
-  function get(handle: string): Promise<SessionData | null | undefined> {
-    return new Promise((resolve, reject) => store.get(handle, (err, d) => (err ? reject(err) : resolve(d))));
+  function get(handle: string, from: ExpressSessionStore = store): Promise<SessionData | null | undefined> {
+    return new Promise((resolve, reject) => from.get(handle, (err, d) => (err ? reject(err) : resolve(d))));
   }
   function set(handle: string, d: SessionData): Promise<void> {
     return new Promise((resolve, reject) => store.set(handle, d, (err) => (err ? reject(err) : resolve())));
@@ -241,16 +258,16 @@ describe('encrypted sessions over a MemoryStore (express-session adapter over th
     return new Promise((resolve, reject) => store.destroy(handle, (err) => (err ? reject(err) : resolve())));
   }
   async function innerExpires(storeId: string): Promise<number> {
-    const record = (await innerGet(inner, storeId)) as { cookie?: { expires?: string } } | undefined;
-    expect(typeof record?.cookie?.expires).toBe('string');
-    return Date.parse(record?.cookie?.expires as string);
+    const remaining = await inner.remainingMs(innerIdOf(storeId));
+    expect(remaining).toBeDefined();
+    return storeClock + (remaining as number);
   }
 
   beforeEach(() => {
-    // The fake clock starts at real time: the MemoryStore itself expires records on the real clock.
     clock = Date.now();
-    inner = new session.MemoryStore();
-    store = new ExpressSessionStore(new SessionRepository(inner, new RecordCipher([SECRET_A]), { idleTimeoutSec: IDLE_SEC, absoluteTimeoutSec: ABSOLUTE_SEC, now: () => clock }));
+    storeClock = clock;
+    inner = new RecordingRecords(new MemoryKeyValueStore(), () => storeClock);
+    store = new ExpressSessionStore(repository([SECRET_A]), COOKIE);
   });
 
   test('a session written before the logout nonce was renamed (logoutSid) still logs out with its nonce', async () => {
@@ -270,18 +287,36 @@ describe('encrypted sessions over a MemoryStore (express-session adapter over th
     expect(loaded?.user).toEqual(u);
   });
 
+  test("get gives express-session back the configured cookie, expiring the cookie's max age after the login", async () => {
+    const handle = newHandle();
+    await set(handle, data(user({ createdAt: clock - 60_000, absoluteExpiresAt: clock - 60_000 + ABSOLUTE_SEC * 1000 })));
+    const loaded = await get(handle);
+    expect(loaded?.cookie).toEqual({
+      originalMaxAge: ABSOLUTE_SEC * 1000,
+      expires: new Date(clock - 60_000 + ABSOLUTE_SEC * 1000).toISOString(),
+      httpOnly: true,
+      secure: true,
+      sameSite: 'strict',
+      path: '/',
+    });
+    // A session whose deadline lies beyond the configured max age (shortened since its login) keeps its cookie until then.
+    const longer = newHandle();
+    await set(longer, data(user({ createdAt: clock, absoluteExpiresAt: clock + 2 * ABSOLUTE_SEC * 1000 })));
+    expect((await get(longer))?.cookie?.expires).toBe(new Date(clock + 2 * ABSOLUTE_SEC * 1000).toISOString());
+  });
+
   test('the inner store holds no token, no claim and no session key, keyed by the store id only', async () => {
     const handle = newHandle();
     await set(handle, data(user()));
-    const all = await innerAll(inner);
     const { storeId, recordKey } = parseHandle(handle) ?? { storeId: '', recordKey: Buffer.alloc(0) };
-    expect(Object.keys(all)).toEqual([innerIdOf(storeId)]);
-    const dump = JSON.stringify(all);
+    expect([...inner.written]).toEqual([innerIdOf(storeId)]);
+    const record = (await inner.get(innerIdOf(storeId))) as Buffer;
     for (const needle of [ACCESS_TOKEN, REFRESH_TOKEN, ID_TOKEN, 'alice@example.com', 'logout-nonce-value', recordKey.toString('base64url'), handle]) {
-      expect(dump).not.toContain(needle);
-      expect(dump).not.toContain(Buffer.from(needle).toString('base64'));
+      for (const form of forms(needle)) expect(record.includes(form)).toBe(false);
     }
-    expect(JSON.stringify(all[innerIdOf(storeId)])).toMatch(/"data":"v1\./);
+    expect(record.includes(recordKey)).toBe(false);
+    // A binary record: version byte 2, then the key id.
+    expect(record[0]).toBe(2);
   });
 
   test('a malformed handle: get returns null without an error', async () => {
@@ -306,32 +341,42 @@ describe('encrypted sessions over a MemoryStore (express-session adapter over th
     const handle = newHandle();
     await set(handle, data(user()));
     const parts = parseHandle(handle);
-    const stored = await innerGet(inner, parts?.storeId ?? '');
+    const stored = (await inner.get(innerIdOf(parts?.storeId ?? ''))) as Buffer;
     const otherStoreId = randomBytes(16).toString('base64url');
-    await new Promise<void>((resolve) => inner.set(otherStoreId, stored as SessionData, () => resolve()));
+    await inner.set(innerIdOf(otherStoreId), stored, 60_000);
     await expect(get(`${otherStoreId}.${parts?.recordKey.toString('base64url')}`)).resolves.toBeNull();
+    expect((await get(handle))?.user?.sub).toBe('alice');
   });
 
   test('a session written under a retired secret is readable after rotation', async () => {
     const handle = newHandle();
     await set(handle, data(user()));
-    const rotated = new ExpressSessionStore(new SessionRepository(inner, new RecordCipher([SECRET_B, SECRET_A]), { idleTimeoutSec: IDLE_SEC, absoluteTimeoutSec: ABSOLUTE_SEC, now: () => clock }));
-    const loaded = await new Promise<SessionData | null | undefined>((resolve) => rotated.get(handle, (_err, d) => resolve(d)));
+    const loaded = await get(handle, new ExpressSessionStore(repository([SECRET_B, SECRET_A]), COOKIE));
     expect(loaded?.user?.accessToken).toBe(ACCESS_TOKEN);
-    const dropped = new ExpressSessionStore(new SessionRepository(inner, new RecordCipher([SECRET_B]), { idleTimeoutSec: IDLE_SEC, absoluteTimeoutSec: ABSOLUTE_SEC, now: () => clock }));
-    const none = await new Promise<SessionData | null | undefined>((resolve) => dropped.get(handle, (_err, d) => resolve(d)));
-    expect(none).toBeNull();
+    await expect(get(handle, new ExpressSessionStore(repository([SECRET_B]), COOKIE))).resolves.toBeNull();
+  });
+
+  test('rotation: a session record rewritten under [B, A] is under B, and B alone then reads it', async () => {
+    const handle = newHandle();
+    const recordId = innerIdOf(parseHandle(handle)?.storeId ?? '');
+    await set(handle, data(user()));
+    const rotated = repository([SECRET_B, SECRET_A]);
+    expect(new RecordCipher([SECRET_B, SECRET_A]).isStaleBytes((await inner.get(recordId)) as Buffer)).toBe(true);
+    expect(await rotated.replace(handle, { user: user({ accessToken: 'refreshed' }) })).toBe('ok');
+    expect(new RecordCipher([SECRET_B, SECRET_A]).isStaleBytes((await inner.get(recordId)) as Buffer)).toBe(false);
+    expect((await get(handle, new ExpressSessionStore(repository([SECRET_B]), COOKIE)))?.user?.accessToken).toBe('refreshed');
   });
 
   test('a session past its absolute deadline is gone, and so is its inner record', async () => {
     const handle = newHandle();
     const storeId = handle.slice(0, handle.indexOf('.'));
     await set(handle, data(user({ absoluteExpiresAt: clock + 60_000 })));
+    // The store's own clock stays put: the record is removed by the repository, not expired by the store.
     clock += 59_000;
     expect((await get(handle))?.user?.sub).toBe('alice');
     clock += 1_000;
     await expect(get(handle)).resolves.toBeNull();
-    await expect(innerGet(inner, storeId)).resolves.toBeUndefined();
+    await expect(inner.get(innerIdOf(storeId))).resolves.toBeUndefined();
   });
 
   test('the inner expiry is now + idle when the absolute deadline is further', async () => {
@@ -362,24 +407,34 @@ describe('encrypted sessions over a MemoryStore (express-session adapter over th
     await set(handle, d);
     expect(await innerExpires(storeId)).toBe(started + IDLE_SEC * 1000);
 
-    clock = started + 600_000;
+    advance(600_000);
     await touch(handle, d);
     expect(await innerExpires(storeId)).toBe(started + 600_000 + IDLE_SEC * 1000);
     expect((await get(handle))?.user?.refreshToken).toBe(REFRESH_TOKEN);
 
-    clock = started + 3000_000;
+    advance(1500_000);
     await touch(handle, d);
     expect(await innerExpires(storeId)).toBe(deadline);
   });
 
+  test('touch never brings back a session that ended', async () => {
+    const handle = newHandle();
+    const d = data(user());
+    await set(handle, d);
+    await destroy(handle);
+    await touch(handle, d);
+    await expect(get(handle)).resolves.toBeNull();
+    expect(await inner.remainingMs(innerIdOf(handle.slice(0, 22)))).toBeUndefined();
+  });
+
   test('touch with a malformed handle does nothing and does not fail', async () => {
     await expect(touch('bad', data())).resolves.toBeUndefined();
-    expect(await innerAll(inner)).toEqual({});
+    expect(inner.written.size).toBe(0);
   });
 
   test('set with a malformed handle is an error and stores nothing', async () => {
     await expect(set('bad', data(user()))).rejects.toThrow();
-    expect(await innerAll(inner)).toEqual({});
+    expect(inner.written.size).toBe(0);
   });
 
   test('destroy removes the record', async () => {
@@ -387,6 +442,6 @@ describe('encrypted sessions over a MemoryStore (express-session adapter over th
     await set(handle, data(user()));
     await destroy(handle);
     await expect(get(handle)).resolves.toBeNull();
-    expect(await innerAll(inner)).toEqual({});
+    await expect(inner.get(innerIdOf(handle.slice(0, 22)))).resolves.toBeUndefined();
   });
 });

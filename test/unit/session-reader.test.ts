@@ -1,13 +1,14 @@
 import { describe, expect, test } from '@jest/globals';
 import type { IncomingMessage } from 'node:http';
 import { sign } from 'cookie-signature';
-import session from 'express-session';
 import type { GatewayConfig } from '../../src/config/types.ts';
 import { RecordCipher } from '../../src/session/record-cipher.ts';
 import { newHandle } from '../../src/session/handles.ts';
 import { LocalInvalidationBus } from '../../src/session/invalidation.ts';
 import { SessionReader } from '../../src/session/reader.ts';
 import { SessionRepository } from '../../src/session/repository.ts';
+import { MemorySessionRecords } from '../../src/session/memory-records.ts';
+import { MemoryKeyValueStore } from '../../src/store/kv.ts';
 
 const SECRETS = ['reader-secret-active-4f8a1c9e2b7d6035aa11bb22', 'reader-secret-retired-0d9e8f7a6b5c4d3e2f1a0b9c'];
 const COOKIE = 'bff_session';
@@ -16,9 +17,9 @@ const COOKIE = 'bff_session';
 const config = { cookieName: COOKIE, sessionSecrets: SECRETS, sessionIdleTimeoutSec: 600 } as unknown as GatewayConfig;
 
 async function readerWithSession(): Promise<{ reader: SessionReader; handle: string }> {
-  const store = new SessionRepository(new session.MemoryStore(), new RecordCipher(SECRETS), { idleTimeoutSec: 600, absoluteTimeoutSec: 3600 });
+  const store = new SessionRepository(new MemorySessionRecords(new MemoryKeyValueStore()), new RecordCipher(SECRETS), { idleTimeoutSec: 600, absoluteTimeoutSec: 3600 });
   const handle = newHandle();
-  await store.save(handle, { cookie: { originalMaxAge: 600_000 } } as session.SessionData);
+  await store.save(handle, {});
   return { reader: new SessionReader(config, store, new LocalInvalidationBus()), handle };
 }
 
