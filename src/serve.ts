@@ -27,13 +27,17 @@ export async function serveGateway(config: GatewayConfig, logger: Logger, primar
   const gateway: GatewayCore = primary ? await startWorkerGateway(config, { logger, onFatal }) : await startGateway(config, { logger, onFatal });
   const graceMs = config.shutdownTimeoutSec * 1000;
   let stopping = false;
+  let signalled = false;
   function stop(signal: NodeJS.Signals): void {
-    if (stopping) {
+    if (signalled) {
       // The operator insists (a second Ctrl-C, or the orchestrator's SIGKILL warning): no more waiting.
       logger.warn({ signal }, 'second signal: exiting at once');
       process.exit(exitCodeForSignal(signal));
     }
-    drain({ signal });
+    // Only a second signal cuts the drain short, not the primary's request: a Ctrl-C in a terminal reaches a
+    // worker directly and through the primary, in either order.
+    signalled = true;
+    if (!stopping) drain({ signal });
   }
   function drain(cause: Record<string, unknown>): void {
     stopping = true;
@@ -56,6 +60,5 @@ export async function serveGateway(config: GatewayConfig, logger: Logger, primar
   }
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-  // A Ctrl-C in a terminal reaches every worker and the primary at once: the primary's request then finds the worker already draining.
   primary?.started({ readiness: () => checkReady(gateway.readiness), metrics: () => gateway.registry.getMetricsAsJSON() }, () => (stopping ? undefined : drain({ cause: 'primary' })));
 }

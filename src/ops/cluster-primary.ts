@@ -135,6 +135,8 @@ class ClusterPrimary {
     if (type === WORKER_FATAL) state.fatal = true;
     if (type !== WORKER_STARTED) return;
     state.started = true;
+    // Asked to stop before it was listening for the primary (the first moments of its start-up): ask again.
+    if (this.stopping) state.worker.send({ type: STOP_WORKER }, () => undefined);
     this.logger.info({ worker: state.worker.id, pid: state.pid }, 'worker started');
     if (!this.announced && this.liveWorkers() === this.config.workers) {
       this.announced = true;

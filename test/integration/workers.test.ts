@@ -42,7 +42,8 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const startWorkers = (env: Record<string, string> = {}): Promise<GatewayChild> => startGatewayChild({ issuer: idp.issuer, routesFile, cwd: dir, env: { BFF_WORKERS: '2', ...env } });
+const startWorkers = (env: Record<string, string> = {}, ownProcessGroup = false): Promise<GatewayChild> =>
+  startGatewayChild({ issuer: idp.issuer, routesFile, cwd: dir, env: { BFF_WORKERS: '2', ...env }, ownProcessGroup });
 
 type Answer = { status: number; body: string };
 
@@ -160,6 +161,18 @@ describe('BFF_WORKERS=2', () => {
     // Each worker drained and said so, then the primary.
     const completes = gw.lines().filter((line) => line.msg === 'shutdown complete');
     expect(completes.map((line) => line.worker ?? 'primary').sort()).toEqual([1, 2, 'primary']);
+  }, 60_000);
+
+  test('Ctrl-C in a terminal (SIGINT to the primary and its workers at once) drains every worker once: the slow request completes, exit code 0', async () => {
+    const gw = (child = await startWorkers({}, true));
+    const before = echo.requests.length;
+    const slow = get(`${gw.url}${ROUTE}/__slow?ms=1500`);
+    await untilEchoed(before + 1);
+    process.kill(-(gw.process.pid as number), 'SIGINT');
+    expect((await slow).status).toBe(200);
+    expect(await gw.exited).toEqual({ code: 0, signal: null });
+    expect(gw.lines().filter((line) => line.msg === 'second signal: exiting at once')).toEqual([]);
+    expect(gw.lines().filter((line) => line.msg === 'shutdown complete')).toHaveLength(3);
   }, 60_000);
 
   test('a second signal exits at once, with 128 + the signal number', async () => {

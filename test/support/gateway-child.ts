@@ -35,6 +35,8 @@ export type GatewayChildOptions = {
   env?: Record<string, string>;
   /** Wait until /readyz answers 200 (default), or only until the process runs. */
   waitReady?: boolean;
+  /** A process group of its own, to signal it and its workers together as a terminal's Ctrl-C does (`process.kill(-pid)`). */
+  ownProcessGroup?: boolean;
 };
 
 const READY_DEADLINE_MS = 20_000;
@@ -60,7 +62,7 @@ export async function startGatewayChild(options: GatewayChildOptions): Promise<G
     BFF_RATE_LIMIT_CALLBACK: '100000/1m',
     ...options.env,
   };
-  const child = spawn(process.execPath, [ENTRY], { cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [ENTRY], { cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: options.ownProcessGroup === true });
   let output = '';
   const parsed: LogLine[] = [];
   let partial = '';
