@@ -16,8 +16,11 @@ const READINESS_WAIT_MS = 1000;
 const METRICS_WAIT_MS = 2000;
 /** The admin port outlives the workers (readiness says 503 throughout), then closes quickly. */
 const ADMIN_CLOSE_MS = 1000;
-/** Past the shutdown timeout, the workers get this long to close Redis and the rest before they are killed. */
-const CLOSE_MARGIN_MS = 5_000;
+/**
+ * Past the shutdown timeout, the workers get this long to close Redis and the rest before they are killed:
+ * a little longer than each worker gives itself (5 s) before it exits 1 on its own.
+ */
+const CLOSE_MARGIN_MS = 7_000;
 
 interface WorkerState {
   worker: Worker;
