@@ -1,6 +1,6 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import { createRequestListener } from './app.ts';
 import { sendNavigationProblem } from './auth/navigation-failure.ts';
 import { LoginTransactions } from './auth/transaction.ts';
@@ -9,9 +9,10 @@ import { OidcClient } from './oidc/client.ts';
 import { LogoutTokenValidator } from './oidc/logout-token.ts';
 import type { HttpProblem } from './http/problem.ts';
 import { rateLimit } from './http/rate-limit.ts';
+import { listen, urlOf } from './http/listen.ts';
 import { guardConnections, serverOptions } from './http/server-limits.ts';
 import { spaDevProxy } from './http/spa-dev.ts';
-import { createAdminServer } from './ops/admin.ts';
+import { createAdminServer, instanceProbes, type Readiness } from './ops/admin.ts';
 import { httpObserver } from './ops/http-observer.ts';
 import { timedIdpFetch } from './ops/idp-metrics.ts';
 import { createLogger } from './ops/logger.ts';
@@ -36,17 +37,26 @@ import { ClientTokenCache } from './tokens/client-credentials.ts';
 import { TokenRefresher } from './tokens/refresher.ts';
 import { DpopNonces } from './dpop/proof.ts';
 
-export interface Gateway {
+/** A gateway serving the main port; its admin port is served by this process (Gateway) or by the cluster primary. */
+export interface GatewayCore {
   url: string;
-  adminUrl: string;
   server: http.Server;
-  adminServer: http.Server;
+  /** What the admin port reports about this instance. */
+  readiness: Readiness;
+  /** This instance's metrics (a cluster primary collects every worker's). */
+  registry: Registry;
   /**
    * Graceful shutdown: readiness 503 at once, WebSockets closed with 1001, no
    * new connections; in-flight requests and streams finish (up to `graceMs`),
    * then every connection and client is closed.
    */
   close(graceMs?: number): Promise<void>;
+}
+
+/** One gateway process: the main port and its own admin port. */
+export interface Gateway extends GatewayCore {
+  adminUrl: string;
+  adminServer: http.Server;
 }
 
 /** The admin port outlives the drain (readiness must say 503 throughout), then closes quickly. */
@@ -67,6 +77,41 @@ export interface GatewayOptions {
 /** Builds every dependency from the configuration, then listens on the main and admin ports. */
 export async function startGateway(config: GatewayConfig, options: GatewayOptions = {}): Promise<Gateway> {
   const logger = options.logger ?? createLogger(config.logLevel);
+  const { core, started, store } = await startCore(config, { ...options, logger });
+  const adminServer = createAdminServer(instanceProbes(core.readiness, core.registry));
+  // The ops endpoints can stay on a private interface (127.0.0.1, a pod-internal address) while users reach the main port.
+  await listen(adminServer, config.adminPort, config.adminHost ?? options.host);
+  const adminUrl = urlOf(adminServer);
+  logger.info({ url: core.url, adminUrl, publicUrl: config.publicUrl.href, store, routes: config.routes.length }, 'bff-gateway listening');
+  started();
+  return {
+    ...core,
+    adminUrl,
+    adminServer,
+    async close(graceMs = DEFAULT_GRACE_MS) {
+      await core.close(graceMs);
+      await drainServer(adminServer, ADMIN_CLOSE_MS);
+    },
+  };
+}
+
+/** A cluster worker: the main port only (its socket shared by every worker); the primary serves the admin port. */
+export async function startWorkerGateway(config: GatewayConfig, options: GatewayOptions & { logger: Logger }): Promise<GatewayCore> {
+  const { core, started, store } = await startCore(config, options);
+  options.logger.info({ url: core.url, publicUrl: config.publicUrl.href, store, routes: config.routes.length }, 'bff-gateway listening');
+  started();
+  return core;
+}
+
+const DEFAULT_GRACE_MS = 10_000;
+
+/**
+ * Builds every dependency and listens on the main port. `started` is called
+ * once the caller has finished its own start-up: a profile refusal that
+ * arrived meanwhile is reported then, to a caller that holds the gateway.
+ */
+async function startCore(config: GatewayConfig, options: GatewayOptions & { logger: Logger }): Promise<{ core: GatewayCore; started: () => void; store: 'redis' | 'memory' }> {
+  const logger = options.logger;
   const shutdown = new ShutdownRegistry();
   const metrics = new GatewayMetrics({ activeWebSockets: () => shutdown.openWebSockets });
   const stores = createStores(config, logger);
@@ -75,13 +120,13 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   if (config.profile === 'fapi2' && (config.issuerUrl.protocol === 'http:' || config.publicUrl.protocol === 'http:')) {
     logger.warn('BFF_PROFILE=fapi2 over http on a loopback host: for local development only, not a FAPI 2.0 deployment (which uses https throughout)');
   }
-  let started = false;
+  let startedUp = false;
   const oidc = new OidcClient(
     config,
     logger,
     timedIdpFetch((endpoint, seconds, failed) => metrics.observeIdp(endpoint, seconds, failed)),
     // A refusal during the first discovery is thrown below; a later one (the provider was down at start-up) ends the process.
-    (refusal) => (started ? options.onFatal?.(refusal) : undefined),
+    (refusal) => (startedUp ? options.onFatal?.(refusal) : undefined),
   );
   // Give Redis a moment to connect (so the first requests do not get 503s), but start without it if it is down.
   await Promise.all([oidc.start(), until(() => stores.connected(), STORE_WAIT_MS)]);
@@ -150,25 +195,19 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     'upgrade',
     webSocketUpgrade({ config, routes, credentials, logger, onOpen: (socket) => shutdown.track(socket), sessionSockets, dpopNonces, ...(spaDev ? { fallback: spaDev.upgrade } : {}) }),
   );
-  const adminServer = createAdminServer({ pingStore: () => stores.kv.ping(), idpReady: () => oidc.ready, draining: () => shutdown.draining }, metrics.registry);
   await listen(server, config.port, options.host);
-  // The ops endpoints can stay on a private interface (127.0.0.1, a pod-internal address) while users reach the main port.
-  await listen(adminServer, config.adminPort, config.adminHost ?? options.host);
-  const url = `http://${hostFor(server)}`;
-  const adminUrl = `http://${hostFor(adminServer)}`;
-  logger.info({ url, adminUrl, publicUrl: config.publicUrl.href, store: stores.kind, routes: config.routes.length }, 'bff-gateway listening');
+  const url = urlOf(server);
 
-  const gateway: Gateway = {
+  const core: GatewayCore = {
     url,
-    adminUrl,
     server,
-    adminServer,
-    async close(graceMs = 10_000) {
+    readiness: { pingStore: () => stores.kv.ping(), idpReady: () => oidc.ready, draining: () => shutdown.draining },
+    registry: metrics.registry,
+    async close(graceMs = DEFAULT_GRACE_MS) {
       const websockets = shutdown.begin();
       await drainServer(server, graceMs);
       await websockets;
       sessionSockets.close();
-      await drainServer(adminServer, ADMIN_CLOSE_MS);
       oidc.close();
       for (const route of upstreamRoutes) route.upstream.close();
       spaDev?.close();
@@ -176,11 +215,13 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       await stores.close();
     },
   };
-  started = true;
-  // Refused while the ports were opening: reported once the caller holds the gateway (it will want to close it).
-  const refusal = oidc.refusal;
-  if (refusal) setImmediate(() => options.onFatal?.(refusal));
-  return gateway;
+  const started = (): void => {
+    startedUp = true;
+    // Refused while the ports were opening: reported once the caller holds the gateway (it will want to close it).
+    const refusal = oidc.refusal;
+    if (refusal) setImmediate(() => options.onFatal?.(refusal));
+  };
+  return { core, started, store: stores.kind };
 }
 
 /** How long start-up waits for the session store before serving anyway (requests needing it get 503 until it answers). */
@@ -189,20 +230,4 @@ const STORE_WAIT_MS = 3000;
 async function until(condition: () => boolean, withinMs: number): Promise<void> {
   const deadline = Date.now() + withinMs;
   while (!condition() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
-}
-
-function listen(server: http.Server, port: number, host: string | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-}
-
-function hostFor(server: http.Server): string {
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? (address.address === '::' ? '127.0.0.1' : `[${address.address}]`) : address.address === '0.0.0.0' ? '127.0.0.1' : address.address;
-  return `${host}:${address.port}`;
 }

@@ -7,6 +7,7 @@ import { fapi2ConfigProblems } from './fapi2.ts';
 import { isRedisUrl, redisTopology } from './redis-topology.ts';
 import { loadRoutesFile } from './routes.ts';
 import { resolveSecretFiles } from './secrets.ts';
+import { readWorkers } from './workers.ts';
 import { CLIENT_AUTH_METHODS, DPOP_ALGS, SECURITY_PROFILES, type ClientAuthMethod, type DpopAlg, type GatewayConfig, type SecurityProfile } from './types.ts';
 import { isAbsoluteHttp, isListenHost, parseTrustProxy, parseUrl } from './values.ts';
 
@@ -151,6 +152,7 @@ export function loadConfig(rawEnv: Env, cwd = process.cwd()): GatewayConfig {
   const redisUrl = get('BFF_REDIS_URL');
   if (redisUrl !== undefined && !isRedisUrl(redisUrl)) problems.push('BFF_REDIS_URL: must be a redis:// or rediss:// URL');
   const redis = redisTopology(get, redisUrl, problems);
+  const workers = readWorkers(get, problems, redis !== undefined);
 
   const scopes = (get('BFF_SCOPES') ?? 'openid profile email offline_access').split(/[\s,]+/).filter(Boolean);
   if (!scopes.includes('openid')) problems.push('BFF_SCOPES: must include "openid"');
@@ -250,6 +252,7 @@ export function loadConfig(rawEnv: Env, cwd = process.cwd()): GatewayConfig {
     logLevel,
     logSub,
     shutdownTimeoutSec,
+    workers,
     ...abuseLimits,
   };
 }

@@ -163,6 +163,8 @@ export interface GatewayConfig {
   logSub: boolean;
   /** How long SIGTERM waits for in-flight requests and streams before closing them. */
   shutdownTimeoutSec: number;
+  /** Worker processes behind the main port (node:cluster); 1 is one process and no cluster. More than one only with Redis. */
+  workers: number;
   /** Per client address on `/auth/login` and `/auth/callback`; a missing entry is turned off. */
   rateLimits: RateLimits;
   /** What one client connection may cost; applied where the http.Server is created. */

@@ -55,6 +55,7 @@ export const CONFIG_VARIABLES: readonly VariableDescription[] = [
   { name: 'BFF_CSP', default: 'same-origin only, no inline script', show: (c) => c.contentSecurityPolicy },
   { name: 'BFF_LOG_LEVEL', default: '`info`', show: (c) => c.logLevel },
   { name: 'BFF_LOG_SUB', default: '`false`', show: (c) => String(c.logSub) },
+  { name: 'BFF_WORKERS', default: '`1`', show: (c) => (c.workers === 1 ? '1 (one process)' : `${c.workers} worker processes`) },
   { name: 'BFF_SHUTDOWN_TIMEOUT', default: '`25s`', show: (c) => `${c.shutdownTimeoutSec}s` },
   { name: 'BFF_RATE_LIMIT_LOGIN', default: '`30/1m`', show: (c) => describeRate(c.rateLimits.login) },
   { name: 'BFF_RATE_LIMIT_CALLBACK', default: '`30/1m`', show: (c) => describeRate(c.rateLimits.callback) },

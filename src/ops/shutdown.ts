@@ -97,3 +97,10 @@ export function drainServer(server: http.Server, graceMs: number): Promise<void>
 function closeAfterResponse(_req: http.IncomingMessage, res: http.ServerResponse): void {
   if (!res.headersSent) res.setHeader('Connection', 'close');
 }
+
+const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 2, SIGTERM: 15 };
+
+/** A second signal exits at once with the shell's convention, 128 + the signal number (130 for a second Ctrl-C). */
+export function exitCodeForSignal(signal: NodeJS.Signals): number {
+  return 128 + (SIGNAL_NUMBERS[signal] ?? 1);
+}

@@ -15,6 +15,7 @@ import { runCheck } from '../../src/ops/check.ts';
 import { createLogger } from '../../src/ops/logger.ts';
 import { TEST_SESSION_SECRET } from '../support/gateway.ts';
 import { startIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type IdpOptions, type TestIdp } from '../support/idp.ts';
+import { testRedisUrl } from '../support/redis.ts';
 
 /**
  * BFF_PROFILE=fapi2 against real providers: one that meets FAPI 2.0, and
@@ -265,6 +266,38 @@ describe('start-up against a provider without PAR', () => {
         const { code, stdout } = await outcome;
         expect(stdout).toContain('bff-gateway listening');
         expect(stdout).toContain('pushed_authorization_request_endpoint');
+        expect(code).toBe(1);
+      } finally {
+        await idp.start();
+      }
+    },
+    CHILD_TIMEOUT_MS + 5000,
+  );
+
+  test(
+    'BFF_WORKERS=2: the workers refuse at start-up, and the primary exits 1 with them instead of replacing them',
+    async () => {
+      const { code, stderr, stdout } = await runGateway({ ...gatewayEnv(), BFF_WORKERS: '2', BFF_REDIS_URL: testRedisUrl() });
+      expect(code).toBe(1);
+      expect(stderr).toContain('does not meet the FAPI 2.0 profile');
+      expect(stdout).toContain('a worker failed to start (its error is above); stopping with its exit code');
+      expect(stdout).not.toContain('starting a replacement');
+      expect(stdout).not.toContain('workers started');
+    },
+    CHILD_TIMEOUT_MS + 5000,
+  );
+
+  test(
+    'BFF_WORKERS=2 started while the provider is down: once it answers and fails the profile, every worker stops and the primary exits 1',
+    async () => {
+      await idp.stop();
+      try {
+        const { code, stdout } = await runGateway({ ...gatewayEnv(), BFF_WORKERS: '2', BFF_REDIS_URL: testRedisUrl() }, (out) => {
+          if (out.includes('"msg":"workers started"')) void idp.start();
+        });
+        expect(stdout).toContain('pushed_authorization_request_endpoint');
+        expect(stdout).toContain('a worker stopped on a fatal error; stopping every worker');
+        expect(stdout).not.toContain('starting a replacement');
         expect(code).toBe(1);
       } finally {
         await idp.start();

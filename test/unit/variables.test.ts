@@ -38,7 +38,7 @@ describe('one list of variables, kept in step with the code and the documentatio
   const names = CONFIG_VARIABLES.map((v) => v.name);
 
   test('every BFF_* name the configuration code reads is known, and every known one is read', () => {
-    const code = ['src/config/load.ts', 'src/config/redis-topology.ts', 'src/config/abuse-limits.ts', 'src/config/env-file.ts', 'src/config/secrets.ts'].map(read).join('\n');
+    const code = ['src/config/load.ts', 'src/config/redis-topology.ts', 'src/config/abuse-limits.ts', 'src/config/env-file.ts', 'src/config/secrets.ts', 'src/config/workers.ts'].map(read).join('\n');
     const inCode = new Set(code.match(/BFF_[A-Z_]+[A-Z]/g));
     // secrets.ts builds `${name}_FILE` at run time; KNOWN_VARIABLES derives those the same way.
     for (const name of inCode) expect([name, KNOWN_VARIABLES.has(name)]).toEqual([name, true]);

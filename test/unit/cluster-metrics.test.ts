@@ -1,0 +1,75 @@
+import { describe, expect, test } from '@jest/globals';
+import { ClusterMetrics } from '../../src/ops/cluster-metrics.ts';
+import { GatewayMetrics } from '../../src/ops/metrics.ts';
+import { parseExposition } from '../support/metrics.ts';
+
+/** Two workers' registries, as they would answer the primary's scrape. */
+async function snapshot(metrics: GatewayMetrics): Promise<unknown> {
+  // Through JSON, as over the IPC channel.
+  return JSON.parse(JSON.stringify(await metrics.registry.getMetricsAsJSON()));
+}
+
+function requests(metrics: GatewayMetrics, count: number, seconds = 0.02): void {
+  for (let i = 0; i < count; i++) metrics.observeRequest('/api/echo', '2xx', seconds, seconds / 2);
+}
+
+describe('the cluster primary adds up its workers', () => {
+  test('counters and histogram buckets are summed; gauges summed; the primary adds its own bookkeeping', async () => {
+    const one = new GatewayMetrics({ activeWebSockets: () => 2 });
+    const two = new GatewayMetrics({ activeWebSockets: () => 3 });
+    requests(one, 7, 0.02);
+    requests(two, 5, 3);
+    const cluster = new ClusterMetrics(() => 2);
+    cluster.answered(1, await snapshot(one));
+    cluster.answered(2, await snapshot(two));
+    const scrape = parseExposition(await cluster.exposition());
+    expect(scrape.value('bff_http_requests_total', { route: '/api/echo', status_class: '2xx' })).toBe(12);
+    expect(scrape.value('bff_http_request_duration_seconds_count', { route: '/api/echo' })).toBe(12);
+    expect(scrape.value('bff_http_request_duration_seconds_bucket', { route: '/api/echo', le: '0.025' })).toBe(7);
+    expect(scrape.value('bff_http_request_duration_seconds_bucket', { route: '/api/echo', le: '5' })).toBe(12);
+    expect(scrape.value('bff_http_request_duration_seconds_sum', { route: '/api/echo' })).toBeCloseTo(7 * 0.02 + 5 * 3);
+    expect(scrape.value('bff_websockets_active')).toBe(5);
+    expect(scrape.value('bff_workers')).toBe(2);
+    expect(scrape.value('bff_worker_restarts_total')).toBe(0);
+    // The primary's own process metrics are in the sum as well (it has no bff_http_* series of its own).
+    expect(scrape.value('process_resident_memory_bytes')).toBeGreaterThan(0);
+  });
+
+  test('a worker that exits keeps its counters in the totals (no drop that Prometheus would read as a reset); its gauges go', async () => {
+    const one = new GatewayMetrics({ activeWebSockets: () => 4 });
+    const two = new GatewayMetrics({ activeWebSockets: () => 1 });
+    requests(one, 10);
+    requests(two, 3);
+    const cluster = new ClusterMetrics(() => 2);
+    cluster.answered(1, await snapshot(one));
+    cluster.answered(2, await snapshot(two));
+    const before = parseExposition(await cluster.exposition()).value('bff_http_requests_total', { route: '/api/echo', status_class: '2xx' });
+    expect(before).toBe(13);
+
+    cluster.retire(1);
+    cluster.onRestart();
+    const replacement = new GatewayMetrics();
+    requests(replacement, 2);
+    cluster.answered(3, await snapshot(replacement));
+    const after = parseExposition(await cluster.exposition());
+    expect(after.value('bff_http_requests_total', { route: '/api/echo', status_class: '2xx' })).toBe(15);
+    expect(after.value('bff_http_request_duration_seconds_count', { route: '/api/echo' })).toBe(15);
+    expect(after.value('bff_websockets_active')).toBe(1);
+    expect(after.value('bff_worker_restarts_total')).toBe(1);
+
+    // A second retirement adds to the first.
+    cluster.retire(2);
+    const later = parseExposition(await cluster.exposition());
+    expect(later.value('bff_http_requests_total', { route: '/api/echo', status_class: '2xx' })).toBe(15);
+  });
+
+  test('a worker that does not answer a scrape is counted with its previous answer; a malformed answer is ignored', async () => {
+    const one = new GatewayMetrics();
+    requests(one, 4);
+    const cluster = new ClusterMetrics(() => 1);
+    cluster.answered(1, await snapshot(one));
+    cluster.answered(1, undefined);
+    cluster.answered(1, [{ name: 42 }]);
+    expect(parseExposition(await cluster.exposition()).value('bff_http_requests_total', { route: '/api/echo', status_class: '2xx' })).toBe(4);
+  });
+});
