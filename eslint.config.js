@@ -12,7 +12,7 @@ import tseslint from 'typescript-eslint';
 export default defineConfig(
   {
     // examples/ has its own package and toolchain; the rest is built, installed or generated.
-    ignores: ['examples/', 'dist/', 'node_modules/', '.cache/', 'coverage/', 'test-results/'],
+    ignores: ['examples/', 'dist/', 'node_modules/', '.cache/', 'coverage/', 'test-results/', 'bench/.build/'],
   },
   js.configs.recommended,
   tseslint.configs.recommended,

@@ -3,8 +3,9 @@
  * and CPU time read from /proc are theirs alone and not the load generator's.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { stripTypeScriptTypes } from 'node:module';
+import { basename, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 
 export interface ProcessSample {
@@ -240,4 +241,23 @@ function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * The script as plain JavaScript, as its users would run it: Node's own type stripping applied
+ * once, written beside the benchmark (bench/.build/, so that its packages resolve from the
+ * repository's node_modules). Run as TypeScript, every process would also carry the type
+ * stripper (about 16 MB of RSS); only a script without relative imports can be turned so.
+ */
+export function plainJavaScript(tsFile: string, repo: string): string {
+  const dir = join(repo, 'bench/.build');
+  mkdirSync(dir, { recursive: true });
+  const out = join(dir, `${basename(tsFile, '.ts')}.mjs`);
+  writeFileSync(out, stripTypeScriptTypes(readFileSync(tsFile, 'utf8'), { mode: 'strip' }));
+  return out;
+}
+
+/** `npm run build`: the benchmark runs the gateway as the package ships it (dist/, through bin/bff-gateway.js). */
+export function buildGateway(repo: string): void {
+  execFileSync(process.execPath, [join(repo, 'node_modules/typescript/bin/tsc'), '-p', join(repo, 'tsconfig.build.json')], { cwd: repo, stdio: 'inherit' });
 }

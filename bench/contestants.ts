@@ -20,6 +20,8 @@ export interface Contestant {
   url: string;
   /** Empty: requests carry no cookie. */
   cookies: readonly string[];
+  /** Cookies it is driven with though it has no sessions (the bare proxy gets the many-session cookies, so that every contestant's requests look alike and cost the load generator the same). */
+  loadCookies?: readonly string[];
   /** The process (tree) whose CPU time and RSS are the contestant's. */
   child: Child;
   /** Redis commands are counted for it (only one contestant runs at a time). */

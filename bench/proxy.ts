@@ -5,10 +5,17 @@
  * table and written to bench/results/latest.json. Run by hand, never in
  * `npm test`: the numbers belong to the machine (and to whatever else it is doing).
  *
- * Everything runs here, on loopback. The processes under test are child processes
- * (apache2 a tree of them), so that their RSS and CPU time are their own; the IdP,
+ * Everything runs here, on loopback. The gateway runs as the package ships it (built
+ * first, then the `bff-gateway` command on dist/); the bare proxy and the
+ * express-openid-connect peer run as plain JavaScript too (their types stripped once),
+ * so that no contestant pays for type stripping at run time. Every request with a
+ * cookie gets it set per request (the bare proxy is given the many-session cookies), so
+ * that the load generator costs the same for every contestant. The processes under test
+ * are child processes (apache2 and the BFF_WORKERS gateway trees of them), so that their
+ * RSS and CPU time are their own; the IdP,
  * the upstream, redis-server and autocannon belong to this process. The comparison
- * (bare proxy, gateway with one and with many sessions, the peers) runs in
+ * (bare proxy, gateway with one and with many sessions, with DPoP and with two
+ * workers, the peers) runs in
  * interleaved rounds, each round every contestant in turn, so that a slow minute of
  * a shared machine does not land on one of them only; the ratios are per round.
  *
@@ -32,10 +39,10 @@ import { loginThroughApp, loginThroughGateway } from '../test/support/browser-fl
 import { startIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type TestIdp } from '../test/support/idp.ts';
 import { getFreePort } from '../test/support/ports.ts';
 import { startRedis } from '../test/support/redis.ts';
-import { guardedCommand, sampleTree, spawnNode, waitForOk, type Child } from './children.ts';
+import { buildGateway, guardedCommand, plainJavaScript, sampleTree, spawnNode, waitForOk, type Child } from './children.ts';
 import { distinctAccounts, loginMany, verifyContestant, type Contestant } from './contestants.ts';
 import { startLeanUpstream, type LeanUpstream } from './lean-upstream.ts';
-import { median, runLoad, type LoadOptions, type LoadResult } from './load.ts';
+import { median, runLoad, type LoadResult } from './load.ts';
 import { APACHE_CALLBACK_PATH, APACHE_INSTALL_HINT, APACHE_LOGIN_PATH, missingApachePrerequisites, startApache } from './peers/apache.ts';
 import { connectRedisProbe, type RedisProbe } from './redis-probe.ts';
 import { fixed, formatTable, megabytes, signed, thousands } from './report.ts';
@@ -188,6 +195,8 @@ try {
 process.exit(exitCode);
 
 async function benchmark() {
+  console.log('building the gateway as the package ships it (npm run build)…');
+  buildGateway(REPO);
   const upstream = await startLeanUpstream();
   cleanups.push(() => upstream.close());
   const workDir = mkdtempSync(join(os.tmpdir(), 'bff-bench-'));
@@ -206,10 +215,11 @@ async function benchmark() {
     dpop: await gatewayPorts(),
     storm: await gatewayPorts(),
     leak: await gatewayPorts(),
+    workers: await gatewayPorts(),
     expressOidc: await getFreePort(),
     apache: await getFreePort(),
   };
-  const gateways = [ports.memory, ports.redis, ports.many, ports.dpop, ports.leak];
+  const gateways = [ports.memory, ports.redis, ports.many, ports.dpop, ports.leak, ports.workers];
   const idp = await startIdp({
     redirectUris: [...gateways.map((p) => `${p.url}/auth/callback`), `http://127.0.0.1:${ports.expressOidc}${PEER_CALLBACK_PATH}`, `http://127.0.0.1:${ports.apache}${APACHE_CALLBACK_PATH}`],
     postLogoutRedirectUris: gateways.map((p) => `${p.url}/`),
@@ -276,7 +286,7 @@ async function benchmark() {
  * peers with as many. A peer whose prerequisites are missing is skipped, saying how to install them.
  */
 async function comparisonContestants(
-  ports: { redis: GatewayPorts; many: GatewayPorts; dpop: GatewayPorts; expressOidc: number; apache: number },
+  ports: { redis: GatewayPorts; many: GatewayPorts; dpop: GatewayPorts; workers: GatewayPorts; expressOidc: number; apache: number },
   idp: TestIdp,
   upstream: LeanUpstream,
   redisUrl: string,
@@ -289,11 +299,20 @@ async function comparisonContestants(
   const login = (label: string, loginOnce: () => Promise<string>): Promise<string[]> => loginMany(label, n, settings.loginConcurrency, loginOnce);
   console.log(`comparison: starting the contestants and logging ${thousands(n)} users into each many-session one…`);
 
-  const bare = spawnNode('bare proxy', join(REPO, 'bench/bare-proxy.ts'), { NODE_ENV: 'production', BENCH_TARGET: upstream.url }, REPO);
+  const bare = spawnNode('bare proxy', plainJavaScript(join(REPO, 'bench/bare-proxy.ts'), REPO), { NODE_ENV: 'production', BENCH_TARGET: upstream.url }, REPO);
   cleanups.push(() => bare.stop());
   stops.push(() => bare.stop());
   const { port: barePort } = JSON.parse(await bare.firstLine(15_000)) as { port: number };
-  contestants.push({ id: 2, name: 'bare proxy (http-proxy-middleware, keep-alive)', label: 'bare', url: `http://127.0.0.1:${barePort}${PATH}`, cookies: [], child: bare, usesRedis: false });
+  const bareContestant: Contestant = {
+    id: 2,
+    name: 'bare proxy (http-proxy-middleware, keep-alive)',
+    label: 'bare',
+    url: `http://127.0.0.1:${barePort}${PATH}`,
+    cookies: [],
+    child: bare,
+    usesRedis: false,
+  };
+  contestants.push(bareContestant);
 
   const one = await startGatewayChild('gateway (Redis, one session)', ports.redis, idp, upstream.url, redisUrl);
   stops.push(one.stop);
@@ -322,13 +341,29 @@ async function comparisonContestants(
 
   const many = await startGatewayChild(`gateway (Redis, ${n} sessions)`, ports.many, idp, upstream.url, redisUrl);
   stops.push(many.stop);
+  const manyCookies = await login('gateway', async () => (await loginThroughGateway(ports.many.url)).cookieHeader);
   contestants.push({
     id: 6,
     name: `gateway, ${thousands(n)} sessions, Redis store`,
     label: `gateway×${n}`,
     url: `${ports.many.url}${PATH}`,
-    cookies: await login('gateway', async () => (await loginThroughGateway(ports.many.url)).cookieHeader),
+    cookies: manyCookies,
     child: many.child,
+    usesRedis: true,
+  });
+  // The bare proxy passes them on untouched: its requests are then the gateway's, byte for byte.
+  bareContestant.loadCookies = manyCookies;
+
+  // #6 on every core: BFF_WORKERS=2 (a cluster primary and two workers; CPU and RSS of all three).
+  const workers = await startGatewayChild(`gateway (Redis, ${n} sessions, 2 workers)`, ports.workers, idp, upstream.url, redisUrl, { BFF_WORKERS: '2' });
+  stops.push(workers.stop);
+  contestants.push({
+    id: 10,
+    name: `gateway, ${thousands(n)} sessions, Redis store, BFF_WORKERS=2`,
+    label: `gateway×${n} 2 workers`,
+    url: `${ports.workers.url}${PATH}`,
+    cookies: await login('gateway, 2 workers', async () => (await loginThroughGateway(ports.workers.url)).cookieHeader),
+    child: workers.child,
     usesRedis: true,
   });
 
@@ -336,7 +371,7 @@ async function comparisonContestants(
     const url = `http://127.0.0.1:${ports.expressOidc}`;
     const peer = spawnNode(
       'express-openid-connect peer',
-      join(REPO, 'bench/peers/express-oidc.ts'),
+      plainJavaScript(join(REPO, 'bench/peers/express-oidc.ts'), REPO),
       {
         NODE_ENV: 'production',
         BENCH_PORT: String(ports.expressOidc),
@@ -435,7 +470,7 @@ async function compare(contestants: readonly Contestant[], probe: RedisProbe): P
 }
 
 function targetOf(c: Contestant): LoadTarget {
-  return { url: c.url, cookies: c.cookies };
+  return { url: c.url, cookies: c.loadCookies ?? c.cookies };
 }
 
 interface GatewayPorts {
@@ -449,14 +484,14 @@ async function gatewayPorts(): Promise<GatewayPorts> {
   return { url: `http://127.0.0.1:${port}`, port, adminPort: await getFreePort() };
 }
 
-/** `node src/index.ts`, configured through the environment as an operator would, ready when /readyz says so. */
+/** The `bff-gateway` command on the build (dist/), configured through the environment as an operator would, ready when /readyz says so. */
 async function startGatewayChild(name: string, ports: GatewayPorts, idp: TestIdp, upstreamUrl: string, redisUrl: string | undefined, extraEnv: Record<string, string> = {}) {
   const dir = mkdtempSync(join(os.tmpdir(), 'bff-bench-'));
   const routesFile = join(dir, 'routes.json');
   writeFileSync(routesFile, JSON.stringify({ routes: [{ prefix: '/api/items', target: upstreamUrl, token: 'user' }] }));
   const child = spawnNode(
     name,
-    join(REPO, 'src/index.ts'),
+    join(REPO, 'bin/bff-gateway.js'),
     {
       NODE_ENV: 'production',
       BFF_PUBLIC_URL: ports.url,
@@ -502,13 +537,14 @@ function load(target: LoadTarget, durationSec: number): Promise<LoadResult> {
     next = (next + 1) % cookies.length;
     return { ...request, headers: { ...request.headers, cookie: cookies[next] as string } };
   };
-  const setupRequest: LoadOptions['setupRequest'] | undefined = cookies.length > 1 ? rotate : undefined;
+  // Every request of every scenario with cookies gets its cookie set per request, even when there is only one:
+  // autocannon rebuilds each such request, and that work shares the machine with the contestant.
   return runLoad({
     url: target.url,
     connections: settings.connections,
     durationSec,
-    headers: { accept: 'application/json', 'x-csrf': '1', ...(cookies.length === 1 ? { cookie: cookies[0] as string } : {}) },
-    ...(setupRequest ? { setupRequest } : {}),
+    headers: { accept: 'application/json', 'x-csrf': '1' },
+    ...(cookies.length > 0 ? { setupRequest: rotate } : {}),
     maxSeconds: durationSec + 30,
   });
 }
@@ -803,6 +839,8 @@ function printReport(scenarios: readonly ScenarioResult[], skipped: readonly Ski
     [7, 2],
     [8, 2],
     [9, 4],
+    [10, 6],
+    [10, 2],
   ] as const) {
     const rps = roundRatios(scenarios, a, b, (r) => r.rps, 'req/s');
     const cpu = roundRatios(scenarios, a, b, (r) => r.cpuPer10k, 'CPU/req');
