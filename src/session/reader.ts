@@ -16,6 +16,8 @@ const MAX_TRACKED_TOUCHES = 100_000;
 
 export interface LoadedSession {
   handle: string;
+  /** The handle's store id, parsed once when the session was read. */
+  storeId: string;
   data: SessionState;
 }
 
@@ -66,7 +68,7 @@ export class SessionReader {
     const data = await this.sessions.load(handle);
     if (!data) return undefined;
     if (cacheable) this.cache.set(cookie, handle, parts.storeId, data, startedAt, Date.now());
-    return { handle, data };
+    return { handle, storeId: parts.storeId, data };
   }
 
   /**
@@ -75,9 +77,8 @@ export class SessionReader {
    * must not keep a session alive.
    */
   touch(session: LoadedSession): void {
-    const storeId = parseHandle(session.handle)?.storeId;
-    if (storeId === undefined) return;
-    const { handle, data } = session;
+    // The store id the read already parsed: this runs on every proxied request.
+    const { handle, storeId, data } = session;
     const now = Date.now();
     const last = this.lastTouch.get(storeId);
     if (last !== undefined && now - last < this.touchIntervalMs) return;
