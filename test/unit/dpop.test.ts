@@ -13,6 +13,8 @@ describe('DPoP proofs', () => {
     expect(await calculateJwkThumbprint(protectedHeader.jwk as JWK)).toBe(key.jkt);
     expect(payload).toMatchObject({ htm: 'POST', htu: 'https://api.test/orders/1', nonce: 'n-1', ath: createHash('sha256').update('the-access-token').digest('base64url') });
     expect(Math.abs((payload.iat as number) - Date.now() / 1000)).toBeLessThan(5);
+    // RFC 9449 §4.2: a version 4 UUID (122 random bits) is unique enough.
+    expect(payload.jti).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(dpopProof(key, 'GET', 'https://api.test/', 't').split('.')[1]).not.toBe(dpopProof(key, 'GET', 'https://api.test/', 't').split('.')[1]);
   });
 
