@@ -18,7 +18,9 @@ if (major < 22 || (major === 22 && minor < 15)) {
  */
 const SEMI_SPACE_FLAG = '--max-semi-space-size';
 const flagged = process.execArgv.some((arg) => arg.startsWith(SEMI_SPACE_FLAG)) || (process.env.NODE_OPTIONS ?? '').includes(SEMI_SPACE_FLAG);
-if (!flagged && typeof process.execve === 'function') {
+// Only a gateway that serves lives long enough to grow its heap: --check, --help, --version and secret run as they are.
+const serving = !process.argv.slice(2).some((arg) => arg.startsWith('-') || arg === 'secret');
+if (serving && !flagged && typeof process.execve === 'function') {
   process.execve(process.execPath, [process.execPath, `${SEMI_SPACE_FLAG}=16`, ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], process.env);
 }
 const entry = fileURLToPath(new URL('../dist/index.js', import.meta.url));
