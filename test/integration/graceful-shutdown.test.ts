@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -12,6 +12,7 @@ import { startEcho, type EchoServer } from '../support/echo.ts';
 import { startTestGateway } from '../support/gateway.ts';
 import { startIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type TestIdp } from '../support/idp.ts';
 import { TEST_SESSION_SECRET } from '../support/gateway.ts';
+import { apiGet, tryConnect } from '../support/drain-probes.ts';
 import { scrape } from '../support/metrics.ts';
 import { getFreePort } from '../support/ports.ts';
 import { testRedisUrl } from '../support/redis.ts';
@@ -108,34 +109,6 @@ async function startChild(extraEnv: Record<string, string> = {}): Promise<Child>
   return { process: child, url: `http://127.0.0.1:${port}`, adminUrl, output: () => output, exited };
 }
 
-type Answer = { status: number; body: string };
-
-/** An API call (CSRF header included), resolving with the status and the whole body; a connection of its own unless an agent is given. */
-function get(url: string, agent: http.Agent | false = false): Promise<Answer> {
-  return new Promise((resolveAnswer, reject) => {
-    const req = http.get(url, { agent, headers: { 'x-csrf': '1' } }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolveAnswer({ status: res.statusCode ?? 0, body }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-  });
-}
-
-/** Resolves with the connect error's code, or 'connected'. */
-function tryConnect(url: string): Promise<string> {
-  const { hostname, port } = new URL(url);
-  return new Promise((done) => {
-    const socket = connect({ host: hostname, port: Number(port) });
-    socket.once('connect', () => {
-      socket.destroy();
-      done('connected');
-    });
-    socket.once('error', (err: NodeJS.ErrnoException) => done(err.code ?? 'error'));
-  });
-}
-
 async function untilEchoed(count: number): Promise<void> {
   const deadline = Date.now() + 5000;
   while (echo.requests.length < count) {
@@ -150,11 +123,11 @@ describe('SIGTERM to node src/index.ts', () => {
     // Keep-alive connections, idle or busy at the signal, must not hold the shutdown for their keep-alive timeout (5 s).
     const idle = new http.Agent({ keepAlive: true });
     const busy = new http.Agent({ keepAlive: true });
-    expect((await get(`${gw.url}/api/slow/warm`, idle)).status).toBe(200);
+    expect((await apiGet(`${gw.url}/api/slow/warm`, idle)).status).toBe(200);
 
     const before = echo.requests.length;
-    const slow = get(`${gw.url}/api/slow/__slow?ms=1500`, busy);
-    const stream = get(`${gw.url}/api/stream/feed`);
+    const slow = apiGet(`${gw.url}/api/slow/__slow?ms=1500`, busy);
+    const stream = apiGet(`${gw.url}/api/stream/feed`);
     await untilEchoed(before + 1);
 
     const signalledAt = Date.now();
@@ -188,7 +161,7 @@ describe('SIGTERM to node src/index.ts', () => {
   test('past BFF_SHUTDOWN_TIMEOUT the remaining requests are cut and the process still exits 0', async () => {
     const gw = await startChild({ BFF_SHUTDOWN_TIMEOUT: '1' });
     const before = echo.requests.length;
-    const slow = get(`${gw.url}/api/slow/__slow?ms=20000`).then(
+    const slow = apiGet(`${gw.url}/api/slow/__slow?ms=20000`).then(
       () => 'answered',
       (err: NodeJS.ErrnoException) => err.code ?? 'error',
     );
@@ -203,7 +176,7 @@ describe('SIGTERM to node src/index.ts', () => {
   test('a second signal exits at once, with 128 + the signal number', async () => {
     const gw = await startChild();
     const before = echo.requests.length;
-    const slow = get(`${gw.url}/api/slow/__slow?ms=20000`).catch(() => undefined);
+    const slow = apiGet(`${gw.url}/api/slow/__slow?ms=20000`).catch(() => undefined);
     await untilEchoed(before + 1);
     gw.process.kill('SIGTERM');
     await delay(200);

@@ -1,6 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -8,6 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/gl
 import { startEcho, type EchoServer } from '../support/echo.ts';
 import { killIfRunning, startGatewayChild, type GatewayChild, type LogLine } from '../support/gateway-child.ts';
 import { startIdp, type TestIdp } from '../support/idp.ts';
+import { apiGet, tryConnect } from '../support/drain-probes.ts';
 import { scrape } from '../support/metrics.ts';
 
 /**
@@ -44,34 +44,6 @@ afterAll(async () => {
 
 const startWorkers = (env: Record<string, string> = {}, ownProcessGroup = false): Promise<GatewayChild> =>
   startGatewayChild({ issuer: idp.issuer, routesFile, cwd: dir, env: { BFF_WORKERS: '2', ...env }, ownProcessGroup });
-
-type Answer = { status: number; body: string };
-
-/** An API call on a connection of its own (a new connection is what the cluster hands to the next worker). */
-function get(url: string): Promise<Answer> {
-  return new Promise((resolveAnswer, reject) => {
-    const req = http.get(url, { agent: false, headers: { 'x-csrf': '1' } }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolveAnswer({ status: res.statusCode ?? 0, body }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-  });
-}
-
-/** Resolves with the connect error's code, or 'connected'. */
-function tryConnect(url: string): Promise<string> {
-  const { hostname, port } = new URL(url);
-  return new Promise((done) => {
-    const socket = connect({ host: hostname, port: Number(port) });
-    socket.once('connect', () => {
-      socket.destroy();
-      done('connected');
-    });
-    socket.once('error', (err: NodeJS.ErrnoException) => done(err.code ?? 'error'));
-  });
-}
 
 /** Every series of the request counter for the route, summed: what a dashboard's sum() shows. */
 async function requestsCounted(adminUrl: string): Promise<number> {
@@ -118,7 +90,7 @@ describe('BFF_WORKERS=2', () => {
     expect((await fetch(`${gw.adminUrl}/healthz`)).status).toBe(200);
 
     const K = 20;
-    for (let i = 0; i < K; i++) expect((await get(`${gw.url}${ROUTE}/n${i}`)).status).toBe(200);
+    for (let i = 0; i < K; i++) expect((await apiGet(`${gw.url}${ROUTE}/n${i}`)).status).toBe(200);
     expect(await untilCounted(gw.adminUrl, K)).toBe(K);
     const metrics = await scrape(gw.adminUrl);
     expect(metrics.value('bff_http_request_duration_seconds_count', { route: ROUTE })).toBe(K);
@@ -138,7 +110,7 @@ describe('BFF_WORKERS=2', () => {
   test('SIGTERM: readiness 503 at once, an in-flight slow request completes, new connections are refused, exit code 0', async () => {
     const gw = (child = await startWorkers());
     const before = echo.requests.length;
-    const slow = get(`${gw.url}${ROUTE}/__slow?ms=1500`);
+    const slow = apiGet(`${gw.url}${ROUTE}/__slow?ms=1500`);
     await untilEchoed(before + 1);
 
     const signalledAt = Date.now();
@@ -166,7 +138,7 @@ describe('BFF_WORKERS=2', () => {
   test('Ctrl-C in a terminal (SIGINT to the primary and its workers at once) drains every worker once: the slow request completes, exit code 0', async () => {
     const gw = (child = await startWorkers({}, true));
     const before = echo.requests.length;
-    const slow = get(`${gw.url}${ROUTE}/__slow?ms=1500`);
+    const slow = apiGet(`${gw.url}${ROUTE}/__slow?ms=1500`);
     await untilEchoed(before + 1);
     process.kill(-(gw.process.pid as number), 'SIGINT');
     expect((await slow).status).toBe(200);
@@ -178,7 +150,7 @@ describe('BFF_WORKERS=2', () => {
   test('a second signal exits at once, with 128 + the signal number', async () => {
     const gw = (child = await startWorkers());
     const before = echo.requests.length;
-    const slow = get(`${gw.url}${ROUTE}/__slow?ms=20000`).catch(() => undefined);
+    const slow = apiGet(`${gw.url}${ROUTE}/__slow?ms=20000`).catch(() => undefined);
     await untilEchoed(before + 1);
     gw.process.kill('SIGTERM');
     await gw.line((line) => line.msg?.startsWith('shutting down') === true && line.worker === undefined);
@@ -190,7 +162,7 @@ describe('BFF_WORKERS=2', () => {
   test('a worker killed with -9 is logged and replaced; requests keep succeeding and the counters keep adding up', async () => {
     const gw = (child = await startWorkers());
     await gw.line((line) => line.msg === 'workers started');
-    for (let i = 0; i < 6; i++) expect((await get(`${gw.url}${ROUTE}/before${i}`)).status).toBe(200);
+    for (let i = 0; i < 6; i++) expect((await apiGet(`${gw.url}${ROUTE}/before${i}`)).status).toBe(200);
     // The primary has seen both workers' counts (a scrape), so the victim's share must stay in the sum.
     expect(await untilCounted(gw.adminUrl, 6)).toBe(6);
 
@@ -202,14 +174,14 @@ describe('BFF_WORKERS=2', () => {
     expect(crash).toMatchObject({ level: 50, worker: victim?.worker, pid: victim?.pid, signal: 'SIGKILL', exitCode: null });
 
     // The other worker serves meanwhile.
-    for (let i = 0; i < 4; i++) expect((await get(`${gw.url}${ROUTE}/during${i}`)).status).toBe(200);
+    for (let i = 0; i < 4; i++) expect((await apiGet(`${gw.url}${ROUTE}/during${i}`)).status).toBe(200);
     const replacement = await gw.line((line) => line.msg === 'worker started' && line.pid !== started[0]?.pid && line.pid !== started[1]?.pid);
     expect(replacement.worker).toBe(3);
     const deadline = Date.now() + 10_000;
     while ((await fetch(`${gw.adminUrl}/readyz`)).status !== 200 && Date.now() < deadline) await delay(100);
     expect(await (await fetch(`${gw.adminUrl}/readyz`)).json()).toMatchObject({ status: 'ready', checks: { workers: { ready: 2, expected: 2 } } });
 
-    for (let i = 0; i < 6; i++) expect((await get(`${gw.url}${ROUTE}/after${i}`)).status).toBe(200);
+    for (let i = 0; i < 6; i++) expect((await apiGet(`${gw.url}${ROUTE}/after${i}`)).status).toBe(200);
     expect(await untilCounted(gw.adminUrl, 16)).toBe(16);
     const metrics = await scrape(gw.adminUrl);
     expect(metrics.value('bff_worker_restarts_total')).toBe(1);
