@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { GatewayConfig } from './config/types.ts';
 import { startGateway, startWorkerGateway, type GatewayCore } from './gateway.ts';
 import { checkReady } from './ops/admin.ts';
+import { configFingerprint } from './config/fingerprint.ts';
 import type { PrimaryLink } from './ops/cluster-ipc.ts';
 import { exitCodeForSignal } from './ops/shutdown.ts';
 
@@ -60,5 +61,9 @@ export async function serveGateway(config: GatewayConfig, logger: Logger, primar
   }
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-  primary?.started({ readiness: () => checkReady(gateway.readiness), metrics: () => gateway.registry.getMetricsAsJSON() }, () => (stopping ? undefined : drain({ cause: 'primary' })));
+  primary?.started(
+    { readiness: () => checkReady(gateway.readiness), metrics: () => gateway.registry.getMetricsAsJSON() },
+    () => (stopping ? undefined : drain({ cause: 'primary' })),
+    configFingerprint(config),
+  );
 }

@@ -120,10 +120,13 @@ export class PrimaryLink {
     });
   }
 
-  /** The gateway listens: the primary may count this worker in; its questions get `answers`, its stop request `onStop`. */
-  started(answers: Answers, onStop: () => void): void {
+  /**
+   * The gateway listens: the primary may count this worker in; its questions get `answers`, its stop request `onStop`.
+   * `fingerprint` (configFingerprint) lets the primary refuse a worker that loaded another configuration than it did.
+   */
+  started(answers: Answers, onStop: () => void, fingerprint: string): void {
     this.serving = { answers, onStop };
-    this.send({ type: WORKER_STARTED });
+    this.send({ type: WORKER_STARTED, fingerprint });
   }
 
   fatal(): void {

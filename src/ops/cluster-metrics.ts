@@ -104,7 +104,18 @@ function isSnapshotList(answer: unknown): answer is MetricSnapshot[] {
         metric !== null &&
         typeof (metric as MetricSnapshot).name === 'string' &&
         typeof (metric as MetricSnapshot).type === 'string' &&
-        Array.isArray((metric as MetricSnapshot).values),
+        Array.isArray((metric as MetricSnapshot).values) &&
+        (metric as MetricSnapshot).values.every(isSeries),
     )
   );
+}
+
+/**
+ * Every series must have labels and a value: a worker's answer is summed, and summed again when the worker exits. The
+ * value may be null: a NaN (a gauge not measured yet) crosses the IPC channel's JSON as null.
+ */
+function isSeries(value: unknown): value is Series {
+  if (typeof value !== 'object' || value === null) return false;
+  const { value: number, labels } = value as { value?: unknown; labels?: unknown };
+  return (typeof number === 'number' || number === null) && typeof labels === 'object' && labels !== null;
 }

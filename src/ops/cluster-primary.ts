@@ -1,6 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import type http from 'node:http';
 import type { Logger } from 'pino';
+import { configFingerprint } from '../config/fingerprint.ts';
 import type { GatewayConfig } from '../config/types.ts';
 import { listen, urlOf } from '../http/listen.ts';
 import { createAdminServer, type ReadinessAnswer, SHUTTING_DOWN } from './admin.ts';
@@ -73,9 +74,12 @@ class ClusterPrimary {
   private announced = false;
   private stopping: { code: number; clean: boolean; finishing: boolean } | undefined;
   private exit: (code: number) => void = () => undefined;
+  /** What every worker must have loaded too. */
+  private readonly fingerprint: string;
 
   constructor(config: GatewayConfig, logger: Logger) {
     this.config = config;
+    this.fingerprint = configFingerprint(config);
     this.logger = logger;
     this.crashes = new CrashPolicy(config.workers);
     this.metrics = new ClusterMetrics(() => this.liveWorkers());
@@ -137,6 +141,17 @@ class ClusterPrimary {
     const type = messageType(message);
     if (type === WORKER_FATAL) state.fatal = true;
     if (type !== WORKER_STARTED) return;
+    if ((message as { fingerprint?: unknown }).fingerprint !== this.fingerprint) {
+      // A replacement forked after a mounted secret, the env file or the routes file changed: serving beside the
+      // others, it would decrypt, route and authorise differently. The whole process restarts on one configuration.
+      state.fatal = true;
+      this.logger.fatal(
+        { worker: state.worker.id, pid: state.pid },
+        'a worker loaded another configuration than the primary (an env file, a *_FILE secret or the routes file changed since start-up); stopping every worker: start the gateway again to use the new configuration',
+      );
+      this.stop(1);
+      return;
+    }
     state.started = true;
     // Asked to stop before it was listening for the primary (the first moments of its start-up): ask again.
     if (this.stopping) state.worker.send({ type: STOP_WORKER }, () => undefined);
@@ -178,10 +193,12 @@ class ClusterPrimary {
       return;
     }
     this.logger.error({ ...facts, replaceInMs: decision.delayMs }, 'worker exited unexpectedly; starting a replacement');
-    this.metrics.onRestart();
     const timer = setTimeout(() => {
       this.replacements.delete(timer);
-      if (!this.stopping) this.fork();
+      if (this.stopping) return;
+      this.fork();
+      // Counted once replaced: a replacement that shutdown cancelled replaced nobody.
+      this.metrics.onRestart();
     }, decision.delayMs);
     this.replacements.add(timer);
   }

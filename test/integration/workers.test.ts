@@ -193,6 +193,27 @@ describe('BFF_WORKERS=2', () => {
     expect(await gw.exited).toEqual({ code: 0, signal: null });
   }, 60_000);
 
+  test('a replacement that loads another configuration (the routes file changed since start-up) stops the primary with exit 1 instead of serving beside the others', async () => {
+    const ownRoutes = join(dir, 'routes-changing.json');
+    writeFileSync(ownRoutes, JSON.stringify({ routes: [{ prefix: ROUTE, target: echo.url, token: 'none' }] }));
+    const gw = (child = await startGatewayChild({ issuer: idp.issuer, routesFile: ownRoutes, cwd: dir, env: { BFF_WORKERS: '2' } }));
+    await gw.line((line) => line.msg === 'workers started');
+    writeFileSync(
+      ownRoutes,
+      JSON.stringify({
+        routes: [
+          { prefix: ROUTE, target: echo.url, token: 'none' },
+          { prefix: '/api/new', target: echo.url, token: 'none' },
+        ],
+      }),
+    );
+    const victim = gw.lines().find((line) => line.msg === 'worker started');
+    process.kill(victim?.pid as number, 'SIGKILL');
+    const refused = await gw.line((line) => typeof line.msg === 'string' && line.msg.startsWith('a worker loaded another configuration than the primary'));
+    expect(refused).toMatchObject({ level: 60, worker: 3 });
+    expect(await gw.exited).toEqual({ code: 1, signal: null });
+  }, 60_000);
+
   test("a worker that cannot start (its port is taken) stops the primary with the worker's exit code; no replacement is tried", async () => {
     const squatter = http.createServer();
     await new Promise<void>((done) => squatter.listen(0, '0.0.0.0', done));

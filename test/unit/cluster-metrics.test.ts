@@ -70,6 +70,11 @@ describe('the cluster primary adds up its workers', () => {
     cluster.answered(1, await snapshot(one));
     cluster.answered(1, undefined);
     cluster.answered(1, [{ name: 42 }]);
+    // A series without labels (or value) would break the sums, and the primary when the worker exits.
+    cluster.answered(1, [{ name: 'bff_http_requests_total', type: 'counter', help: 'h', aggregator: 'sum', values: [{ value: 99 }] }]);
+    cluster.answered(1, [{ name: 'bff_http_requests_total', type: 'counter', help: 'h', aggregator: 'sum', values: [{ labels: {}, value: 'many' }] }]);
+    expect(parseExposition(await cluster.exposition()).value('bff_http_requests_total', { route: '/api/echo', status_class: '2xx' })).toBe(4);
+    expect(() => cluster.retire(1)).not.toThrow();
     expect(parseExposition(await cluster.exposition()).value('bff_http_requests_total', { route: '/api/echo', status_class: '2xx' })).toBe(4);
   });
 });
