@@ -72,10 +72,10 @@ export class WorkerQuestions {
     });
   }
 
-  /** Every message from a worker passes here; true when it was an answer. */
-  receive(message: unknown): boolean {
+  /** Every message from a worker passes here; true when it was an answer (settling a question only if asked of that worker). */
+  receive(message: unknown, fromWorkerId: number): boolean {
     if (!isAnswer(message)) return false;
-    this.settle(message.id, message.answer);
+    if (this.pending.get(message.id)?.workerId === fromWorkerId) this.settle(message.id, message.answer);
     return true;
   }
 

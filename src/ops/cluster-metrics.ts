@@ -31,6 +31,8 @@ export class ClusterMetrics {
   readonly contentType: string;
   private readonly primary = new Registry();
   private readonly latest = new Map<number, MetricSnapshot[]>();
+  /** Which scrape each worker's kept answer belongs to. */
+  private readonly scrapeOf = new Map<number, number>();
   private readonly retired: Sums = new Map();
   private readonly restarts: Counter;
 
@@ -52,15 +54,21 @@ export class ClusterMetrics {
     this.restarts.inc();
   }
 
-  /** A worker's answer to a scrape (anything else, e.g. no answer in time, keeps its previous one). */
-  answered(workerId: number, answer: unknown): void {
-    if (isSnapshotList(answer)) this.latest.set(workerId, answer);
+  /**
+   * A worker's answer to scrape number `scrape` (anything else, e.g. no answer in time, keeps its previous one). An
+   * answer to an earlier scrape that arrives after a later one's is older: kept, it would let a counter drop.
+   */
+  answered(workerId: number, answer: unknown, scrape: number): void {
+    if (!isSnapshotList(answer) || (this.scrapeOf.get(workerId) ?? -1) > scrape) return;
+    this.latest.set(workerId, answer);
+    this.scrapeOf.set(workerId, scrape);
   }
 
   /** A worker exited: what it counted stays in the totals; its gauges go with it. */
   retire(workerId: number): void {
     const last = this.latest.get(workerId);
     this.latest.delete(workerId);
+    this.scrapeOf.delete(workerId);
     if (last) for (const metric of last) if (metric.type === 'counter' || metric.type === 'histogram') addInto(this.retired, metric);
   }
 

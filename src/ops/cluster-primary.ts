@@ -74,6 +74,7 @@ class ClusterPrimary {
   private announced = false;
   private stopping: { code: number; clean: boolean; finishing: boolean } | undefined;
   private exit: (code: number) => void = () => undefined;
+  private scrapes = 0;
   /** What every worker must have loaded too. */
   private readonly fingerprint: string;
 
@@ -137,7 +138,7 @@ class ClusterPrimary {
   }
 
   private onMessage(state: WorkerState, message: unknown): void {
-    if (this.questions.receive(message)) return;
+    if (this.questions.receive(message, state.worker.id)) return;
     const type = messageType(message);
     if (type === WORKER_FATAL) state.fatal = true;
     if (type !== WORKER_STARTED) return;
@@ -181,18 +182,20 @@ class ClusterPrimary {
       this.logger.fatal(facts, 'a worker failed to start (its error is above); stopping with its exit code');
       this.stop(code);
     } else {
-      this.replace(facts);
+      this.replace(facts, code === 0);
     }
   }
 
-  private replace(facts: Record<string, unknown>): void {
+  /** `clean`: the worker exited 0 on its own (someone sent it SIGTERM), no crash; still replaced, and still paced. */
+  private replace(facts: Record<string, unknown>, clean: boolean): void {
     const decision = this.crashes.crashed();
     if (!decision.replace) {
       this.logger.fatal({ ...facts, crashes: decision.crashes, windowSec: decision.windowSec, limit: this.crashes.limit }, 'workers keep crashing; stopping');
       this.stop(1);
       return;
     }
-    this.logger.error({ ...facts, replaceInMs: decision.delayMs }, 'worker exited unexpectedly; starting a replacement');
+    if (clean) this.logger.warn({ ...facts, replaceInMs: decision.delayMs }, 'worker stopped on its own (exit code 0); starting a replacement');
+    else this.logger.error({ ...facts, replaceInMs: decision.delayMs }, 'worker exited unexpectedly; starting a replacement');
     const timer = setTimeout(() => {
       this.replacements.delete(timer);
       if (this.stopping) return;
@@ -224,10 +227,12 @@ class ClusterPrimary {
   }
 
   private async exposition(): Promise<string> {
+    // Two scrapes at once (two Prometheus servers): each answer is kept only if no later scrape's already was.
+    const scrape = ++this.scrapes;
     await Promise.all(
       this.started().map(async ({ worker }) => {
         const answer = await this.questions.ask(worker, 'metrics', METRICS_WAIT_MS);
-        if (this.workers.has(worker.id)) this.metrics.answered(worker.id, answer);
+        if (this.workers.has(worker.id)) this.metrics.answered(worker.id, answer, scrape);
       }),
     );
     return this.metrics.exposition();

@@ -193,6 +193,19 @@ describe('BFF_WORKERS=2', () => {
     expect(await gw.exited).toEqual({ code: 0, signal: null });
   }, 60_000);
 
+  test('a worker an operator stops with SIGTERM drains, is replaced, and is logged as a clean stop, not a crash', async () => {
+    const gw = (child = await startWorkers());
+    await gw.line((line) => line.msg === 'workers started');
+    const victim = gw.lines().find((line) => line.msg === 'worker started');
+    process.kill(victim?.pid as number, 'SIGTERM');
+    const stopped = await gw.line((line) => line.msg === 'worker stopped on its own (exit code 0); starting a replacement');
+    expect(stopped).toMatchObject({ level: 40, worker: victim?.worker, exitCode: 0 });
+    await gw.line((line) => line.msg === 'worker started' && line.worker === 3);
+    expect(gw.lines().filter((line) => line.msg === 'worker exited unexpectedly; starting a replacement')).toEqual([]);
+    gw.process.kill('SIGTERM');
+    expect(await gw.exited).toEqual({ code: 0, signal: null });
+  }, 60_000);
+
   test('a replacement that loads another configuration (the routes file changed since start-up) stops the primary with exit 1 instead of serving beside the others', async () => {
     const ownRoutes = join(dir, 'routes-changing.json');
     writeFileSync(ownRoutes, JSON.stringify({ routes: [{ prefix: ROUTE, target: echo.url, token: 'none' }] }));

@@ -20,8 +20,8 @@ describe('the cluster primary adds up its workers', () => {
     requests(one, 7, 0.02);
     requests(two, 5, 3);
     const cluster = new ClusterMetrics(() => 2);
-    cluster.answered(1, await snapshot(one));
-    cluster.answered(2, await snapshot(two));
+    cluster.answered(1, await snapshot(one), 1);
+    cluster.answered(2, await snapshot(two), 2);
     const scrape = parseExposition(await cluster.exposition());
     expect(scrape.value('bff_http_requests_total', { route: '/api/echo', status_class: '2xx' })).toBe(12);
     expect(scrape.value('bff_http_request_duration_seconds_count', { route: '/api/echo' })).toBe(12);
@@ -41,8 +41,8 @@ describe('the cluster primary adds up its workers', () => {
     requests(one, 10);
     requests(two, 3);
     const cluster = new ClusterMetrics(() => 2);
-    cluster.answered(1, await snapshot(one));
-    cluster.answered(2, await snapshot(two));
+    cluster.answered(1, await snapshot(one), 3);
+    cluster.answered(2, await snapshot(two), 4);
     const before = parseExposition(await cluster.exposition()).value('bff_http_requests_total', { route: '/api/echo', status_class: '2xx' });
     expect(before).toBe(13);
 
@@ -50,7 +50,7 @@ describe('the cluster primary adds up its workers', () => {
     cluster.onRestart();
     const replacement = new GatewayMetrics();
     requests(replacement, 2);
-    cluster.answered(3, await snapshot(replacement));
+    cluster.answered(3, await snapshot(replacement), 5);
     const after = parseExposition(await cluster.exposition());
     expect(after.value('bff_http_requests_total', { route: '/api/echo', status_class: '2xx' })).toBe(15);
     expect(after.value('bff_http_request_duration_seconds_count', { route: '/api/echo' })).toBe(15);
@@ -63,16 +63,27 @@ describe('the cluster primary adds up its workers', () => {
     expect(later.value('bff_http_requests_total', { route: '/api/echo', status_class: '2xx' })).toBe(15);
   });
 
+  test('of two scrapes at once, the earlier one answered last does not replace the later one (a counter must not drop)', async () => {
+    const one = new GatewayMetrics();
+    requests(one, 3);
+    const early = await snapshot(one);
+    requests(one, 2);
+    const cluster = new ClusterMetrics(() => 1);
+    cluster.answered(1, await snapshot(one), 2);
+    cluster.answered(1, early, 1);
+    expect(parseExposition(await cluster.exposition()).value('bff_http_requests_total', { route: '/api/echo', status_class: '2xx' })).toBe(5);
+  });
+
   test('a worker that does not answer a scrape is counted with its previous answer; a malformed answer is ignored', async () => {
     const one = new GatewayMetrics();
     requests(one, 4);
     const cluster = new ClusterMetrics(() => 1);
-    cluster.answered(1, await snapshot(one));
-    cluster.answered(1, undefined);
-    cluster.answered(1, [{ name: 42 }]);
+    cluster.answered(1, await snapshot(one), 6);
+    cluster.answered(1, undefined, 7);
+    cluster.answered(1, [{ name: 42 }], 8);
     // A series without labels (or value) would break the sums, and the primary when the worker exits.
-    cluster.answered(1, [{ name: 'bff_http_requests_total', type: 'counter', help: 'h', aggregator: 'sum', values: [{ value: 99 }] }]);
-    cluster.answered(1, [{ name: 'bff_http_requests_total', type: 'counter', help: 'h', aggregator: 'sum', values: [{ labels: {}, value: 'many' }] }]);
+    cluster.answered(1, [{ name: 'bff_http_requests_total', type: 'counter', help: 'h', aggregator: 'sum', values: [{ value: 99 }] }], 9);
+    cluster.answered(1, [{ name: 'bff_http_requests_total', type: 'counter', help: 'h', aggregator: 'sum', values: [{ labels: {}, value: 'many' }] }], 10);
     expect(parseExposition(await cluster.exposition()).value('bff_http_requests_total', { route: '/api/echo', status_class: '2xx' })).toBe(4);
     expect(() => cluster.retire(1)).not.toThrow();
     expect(parseExposition(await cluster.exposition()).value('bff_http_requests_total', { route: '/api/echo', status_class: '2xx' })).toBe(4);
