@@ -11,6 +11,9 @@ export interface MetricSnapshot {
 
 type Series = MetricSnapshot['values'][number];
 /** Per metric name: the summed snapshot, and its series by labels (to add into them). */
+/** prom-client's event-loop lag gauges (`_seconds`, `_min`, `_max`, `_mean`, `_stddev`, `_p50` …): averaged over the processes that report them. */
+const EVENT_LOOP_LAG = 'nodejs_eventloop_lag';
+
 type Sums = Map<string, { metric: MetricSnapshot; series: Map<string, Series> }>;
 
 /**
@@ -73,7 +76,9 @@ export class ClusterMetrics {
   }
 
   async exposition(): Promise<string> {
-    const sets: MetricSnapshot[][] = [...this.latest.values(), [...this.retired.values()].map((sum) => sum.metric), (await this.primary.getMetricsAsJSON()) as unknown as MetricSnapshot[]];
+    // The primary's event loop idles: averaged in, its lag would hide the workers' (two workers' lag read as two thirds of it).
+    const own = ((await this.primary.getMetricsAsJSON()) as unknown as MetricSnapshot[]).filter((metric) => !metric.name.startsWith(EVENT_LOOP_LAG));
+    const sets: MetricSnapshot[][] = [...this.latest.values(), [...this.retired.values()].map((sum) => sum.metric), own];
     return AggregatorRegistry.aggregate(sets).metrics();
   }
 }

@@ -63,6 +63,14 @@ describe('the cluster primary adds up its workers', () => {
     expect(later.value('bff_http_requests_total', { route: '/api/echo', status_class: '2xx' })).toBe(15);
   });
 
+  test("event-loop lag is the workers' average: the idle primary's own does not dilute it", async () => {
+    const lag = (value: number): unknown => [{ name: 'nodejs_eventloop_lag_seconds', type: 'gauge', help: 'lag', aggregator: 'average', values: [{ labels: {}, value }] }];
+    const cluster = new ClusterMetrics(() => 2);
+    cluster.answered(1, lag(0.3), 1);
+    cluster.answered(2, lag(0.5), 1);
+    expect(parseExposition(await cluster.exposition()).value('nodejs_eventloop_lag_seconds')).toBeCloseTo(0.4, 6);
+  });
+
   test('of two scrapes at once, the earlier one answered last does not replace the later one (a counter must not drop)', async () => {
     const one = new GatewayMetrics();
     requests(one, 3);
