@@ -10,7 +10,7 @@ if (major < 22 || (major === 22 && minor < 15)) {
   process.exit(1);
 }
 /*
- * V8 lets the young generation grow to 64 MB semi-spaces on a machine with plenty of memory, and a
+ * V8 lets the young generation grow to 64 MB semi-spaces (measured on a 24 GB machine), and a
  * proxy's steady load takes it there: about 60 MB more RSS than with 16 MB (where a bare Node proxy's
  * stays under the same load), for the same CPU per request (README, Performance). V8 reads the limit only at
  * start-up, so the process replaces itself once with the flag (same pid, same stdio), unless
