@@ -108,8 +108,11 @@ export function prepareUpstreamHeaders(req: IncomingMessage, identity: UpstreamI
   req.headers = headers;
 }
 
-/** The headers a `Connection` header names as hop-by-hop, if it names any (it rarely does). */
-function connectionNamed(connection: string | undefined, keepUpgrade: boolean): Set<string> | undefined {
+/**
+ * The headers a `Connection` header names as hop-by-hop, if it names any (it rarely does): for
+ * requests to an upstream and for its responses alike. `keepUpgrade` keeps `upgrade` off the list.
+ */
+export function connectionNamed(connection: string | undefined, keepUpgrade: boolean): Set<string> | undefined {
   if (connection === undefined || PLAIN_CONNECTION.test(connection)) return undefined;
   const named = new Set<string>();
   for (const token of connection.split(',')) {

@@ -1,9 +1,9 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import { withoutGatewayCookies } from './gateway-cookies.ts';
+import { connectionNamed } from './headers.ts';
 
 /** Response headers that describe the upstream hop, not the response (Node frames the answer to the browser itself). */
 const HOP_BY_HOP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'trailer', 'upgrade', 'transfer-encoding']);
-const PLAIN_CONNECTION = /^\s*(keep-alive|close)\s*$/i;
 /**
  * Headers that hold one value: a repeated one keeps its first (as Node's own
  * parser does). A second `Content-Length` or `Location` would otherwise reach
@@ -40,10 +40,10 @@ export interface BrowserHeaders {
  */
 export function browserHeaders(incoming: UpstreamHeaders, gatewayCookies: readonly string[]): BrowserHeaders {
   const connection = incoming.connection;
-  const named = typeof connection === 'string' && !PLAIN_CONNECTION.test(connection) ? connectionNamed(connection) : Array.isArray(connection) ? connectionNamed(connection.join(',')) : undefined;
+  const named = connectionNamed(Array.isArray(connection) ? connection.join(',') : connection, false);
   const headers: OutgoingHttpHeaders = {};
   for (const name in incoming) {
-    if (HOP_BY_HOP_RESPONSE.has(name) || named?.includes(name)) continue;
+    if (HOP_BY_HOP_RESPONSE.has(name) || named?.has(name) === true) continue;
     const value = incoming[name];
     headers[name] = Array.isArray(value) && SINGLE_VALUE.has(name) ? value[0] : value;
   }
@@ -57,11 +57,4 @@ export function browserHeaders(incoming: UpstreamHeaders, gatewayCookies: readon
     else delete headers['set-cookie'];
   }
   return { headers, droppedGatewayCookie };
-}
-
-function connectionNamed(connection: string): string[] {
-  return connection
-    .toLowerCase()
-    .split(',')
-    .map((name) => name.trim());
 }

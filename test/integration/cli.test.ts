@@ -1,19 +1,15 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { CONFIG_VARIABLES, ENV_FILE_VARIABLE } from '../../src/config/variables.ts';
+import { CHILD_TIMEOUT_MS, runCli, type Outcome } from '../support/cli-child.ts';
 import { TEST_SESSION_SECRET } from '../support/gateway.ts';
 import { startIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type TestIdp } from '../support/idp.ts';
 import { testRedisUrl } from '../support/redis.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const ENTRY = join(ROOT, 'src/index.ts');
-const CHILD_TIMEOUT_MS = 20_000;
-
-type Outcome = { code: number | null; stdout: string; stderr: string };
 
 /** A scratch working directory without .env: the environment given is all the child sees (PATH aside). */
 let cwd: string;
@@ -26,24 +22,7 @@ afterAll(() => {
 });
 
 /** `node src/index.ts <args>` as an operator runs it, with exactly the environment given. */
-function run(args: string[], env: Record<string, string> = {}): Promise<Outcome> {
-  return new Promise((done, reject) => {
-    const child = spawn(process.execPath, [ENTRY, ...args], { cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), CHILD_TIMEOUT_MS);
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      done({ code, stdout, stderr });
-    });
-  });
-}
+const run = (args: string[], env: Record<string, string> = {}): Promise<Outcome> => runCli(args, { cwd, env });
 
 describe('with an empty environment', () => {
   test('secret prints a new session secret each time: 64 base64 characters (48 random bytes)', async () => {

@@ -1,10 +1,8 @@
-import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { JWK } from 'oidc-provider';
 import { ConfigError, loadConfig } from '../../src/config/load.ts';
@@ -13,6 +11,7 @@ import { OidcClient } from '../../src/oidc/client.ts';
 import { Fapi2RefusedError } from '../../src/oidc/fapi2.ts';
 import { runCheck } from '../../src/ops/check.ts';
 import { createLogger } from '../../src/ops/logger.ts';
+import { CHILD_TIMEOUT_MS, runCli, type Outcome } from '../support/cli-child.ts';
 import { TEST_SESSION_SECRET } from '../support/gateway.ts';
 import { startIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type IdpOptions, type TestIdp } from '../support/idp.ts';
 import { testRedisUrl } from '../support/redis.ts';
@@ -23,8 +22,6 @@ import { testRedisUrl } from '../support/redis.ts';
  * needs DPoP, which is not part of this suite.
  */
 
-const ENTRY = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/index.ts');
-const CHILD_TIMEOUT_MS = 20_000;
 const REDIRECT_URI = 'http://127.0.0.1:1/auth/callback';
 
 const clientKey = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -332,24 +329,4 @@ function silentLogger(lines: string[] = []): ReturnType<typeof createLogger> {
 }
 
 /** `node src/index.ts` with exactly this environment; `onStdout` sees the output so far after each chunk. */
-function runGateway(env: Record<string, string>, onStdout?: (stdout: string) => void): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done, reject) => {
-    const child = spawn(process.execPath, [ENTRY], { cwd: dir, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-      onStdout?.(stdout);
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), CHILD_TIMEOUT_MS);
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      done({ code, stdout, stderr });
-    });
-  });
-}
+const runGateway = (env: Record<string, string>, onStdout?: (stdout: string) => void): Promise<Outcome> => runCli([], { cwd: dir, env, ...(onStdout ? { onStdout } : {}) });

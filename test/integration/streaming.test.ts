@@ -290,6 +290,15 @@ describe('upstream response headers', () => {
     expect(await res.text()).toBe('ok');
   });
 
+  test('hop-by-hop response headers (those Connection names, Proxy-Authenticate) stay on the upstream hop', async () => {
+    const res = await fetch(`${gatewayUrl.origin}/api/stream/hop-by-hop`, { headers: { 'x-csrf': '1' } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-upstream-hop')).toBeNull();
+    expect(res.headers.get('proxy-authenticate')).toBeNull();
+    expect(res.headers.get('x-end-to-end')).toBe('kept');
+    expect(await res.text()).toBe('ok');
+  });
+
   test('an informational 103 from the upstream is not taken for the answer', async () => {
     const res = await fetch(`${gatewayUrl.origin}/api/stream/early-hints`, { headers: { 'x-csrf': '1' } });
     expect(res.status).toBe(200);
@@ -440,6 +449,12 @@ async function startStreamUpstream(): Promise<StreamUpstream> {
         ['X-List', 'a'],
         ['X-List', 'b'],
       ]);
+      res.end('ok');
+      return;
+    }
+    if (req.url === '/hop-by-hop') {
+      // Headers for this hop only: those Connection names, and Proxy-Authenticate (the proxy's, not the browser's).
+      res.writeHead(200, { connection: 'keep-alive, X-Upstream-Hop', 'x-upstream-hop': 'for the gateway only', 'proxy-authenticate': 'Basic realm="upstream"', 'x-end-to-end': 'kept' });
       res.end('ok');
       return;
     }
